@@ -1,0 +1,44 @@
+/**
+ * "Arbitrary bytes never throw anything but ParseError", for every parser
+ * in src/protocols. Each parser gets random bytes, and random bytes grafted
+ * onto a valid prefix so that the checks past the first are reached too.
+ */
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { numRuns } from './runs.js';
+import { ParseError } from '../../src/protocols/errors.js';
+import { Icmpv4Message } from '../../src/protocols/icmpv4.js';
+
+type Parser = (bytes: Uint8Array) => unknown;
+
+function onlyParseErrors(parse: Parser, prefixes: Uint8Array[] = []): void {
+  const bytes = fc.uint8Array({ maxLength: 600 });
+  const grafted = fc
+    .tuple(fc.constantFrom(new Uint8Array(0), ...prefixes), fc.nat(), bytes)
+    .map(([prefix, cut, tail]) => {
+      const keep = prefix.subarray(0, cut % (prefix.length + 1));
+      const out = new Uint8Array(keep.length + tail.length);
+      out.set(keep);
+      out.set(tail, keep.length);
+      return out;
+    });
+  fc.assert(
+    fc.property(fc.oneof(bytes, grafted), (b) => {
+      try {
+        parse(b);
+      } catch (e) {
+        if (!(e instanceof ParseError)) throw e;
+      }
+    }),
+    { numRuns: numRuns(400) },
+  );
+}
+
+function hex(h: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(h, 'hex'));
+}
+
+test('icmpv4: arbitrary bytes only ever raise ParseError', () => {
+  onlyParseErrors((b) => Icmpv4Message.parse(b), [hex('0800b8f1000100016b0b5f67')]);
+  onlyParseErrors((b) => Icmpv4Message.parse(b, 3, b.length - 10));
+});
