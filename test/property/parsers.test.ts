@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { numRuns } from './runs.js';
 import { ParseError } from '../../src/protocols/errors.js';
 import { Icmpv4Message } from '../../src/protocols/icmpv4.js';
+import { ArpPacket } from '../../src/protocols/arp.js';
 
 type Parser = (bytes: Uint8Array) => unknown;
 
@@ -41,4 +42,8 @@ function hex(h: string): Uint8Array {
 test('icmpv4: arbitrary bytes only ever raise ParseError', () => {
   onlyParseErrors((b) => Icmpv4Message.parse(b), [hex('0800b8f1000100016b0b5f67')]);
   onlyParseErrors((b) => Icmpv4Message.parse(b, 3, b.length - 10));
+});
+
+test('arp: arbitrary bytes only ever raise ParseError', () => {
+  onlyParseErrors((b) => ArpPacket.parse(b), [hex('000108000604000252550a0002020a000202')]);
 });
