@@ -1,0 +1,271 @@
+/**
+ * The slirp4netns command line: every option name slirp4netns accepts (so
+ * that rootlesskit and podman, which look for option names in `--help`,
+ * find them all), the same error texts and exit code 1, and the extras of
+ * rxslirp. Options that rxslirp does not implement yet are refused with a
+ * "not supported yet" error, never silently ignored.
+ */
+import { existsSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import {
+  ConfigError,
+  DEFAULT_CIDR,
+  DEFAULT_MTU,
+  networkConfig,
+  parseMtu,
+  type NetworkConfig,
+} from '../config.js';
+import { parseMac, type Mac } from '../protocols/address.js';
+
+export const VERSION = '0.1.0';
+
+export const USAGE =
+  'Usage: rxslirp [OPTION]... PID|PATH [TAPNAME]\n   or: rxslirp run [OPTION]... -- COMMAND [ARG]...';
+
+export const HELP = `${USAGE}
+User-mode networking for unprivileged network namespaces, compatible with
+slirp4netns. The first form attaches to the namespace of PID (or the one
+bound at PATH); the second creates a fresh user and network namespace,
+configures it, runs COMMAND inside and exits with its status.
+
+-c, --configure          bring up the tap, give it an address and a default route
+-e, --exit-fd=FD         exit as soon as anything happens on FD
+-r, --ready-fd=FD        write "1" to FD once the network is ready, then close it
+-m, --mtu=MTU            MTU of the tap (default=1500, max=65521)
+-6, --enable-ipv6        enable IPv6 (not supported yet)
+-a, --api-socket=PATH    JSON control socket (not supported yet)
+--cidr=CIDR              network of the tap (default=10.0.2.0/24)
+--disable-host-loopback  do not let the gateway address reach 127.0.0.1 on the host
+--netns-type=TYPE        how PID|PATH names the namespace ([pid|path], default=pid)
+--userns-path=PATH       user namespace to join before the network namespace
+--enable-sandbox         sandbox the process (not supported yet)
+--enable-seccomp         limit system calls with seccomp (not supported yet)
+--outbound-addr=IPv4     source address or interface for outgoing connections (not supported yet)
+--outbound-addr6=IPv6    IPv6 source address or interface (not supported yet)
+--disable-dns            do not answer at network+3 (10.0.2.3 by default)
+--macaddress=MAC         MAC address of the tap (needs -c)
+--target-type=TYPE       target type ([netns|bess], default=netns; bess not supported)
+--pcap=FILE              write every frame to FILE in pcap format (rxslirp only)
+-h, --help               show this help and exit
+-v, --version            show version and exit
+`;
+
+/** Exit the process with this code after printing `message` (may be empty). */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    readonly showUsage = false,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type NetnsTarget = { netnsPath: string; usernsPath?: string; pid?: number };
+
+export interface Settings {
+  target: NetnsTarget;
+  tapName: string;
+  configure: boolean;
+  mac?: Mac;
+  exitFd?: number;
+  readyFd?: number;
+  pcap?: string;
+  network: NetworkConfig;
+  warnings: string[];
+}
+
+interface Raw {
+  configure?: boolean;
+  exitFd?: string;
+  readyFd?: string;
+  mtu?: string;
+  enableIpv6?: boolean;
+  apiSocket?: string;
+  cidr?: string;
+  disableHostLoopback?: boolean;
+  netnsType?: string;
+  usernsPath?: string;
+  enableSandbox?: boolean;
+  enableSeccomp?: boolean;
+  outboundAddr?: string;
+  outboundAddr6?: string;
+  disableDns?: boolean;
+  macaddress?: string;
+  targetType?: string;
+  pcap?: string;
+  help?: boolean;
+  version?: boolean;
+}
+
+function command(): Command {
+  const c = new Command('rxslirp')
+    .helpOption(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} })
+    .allowExcessArguments(true)
+    .argument('[target]')
+    .argument('[tapname]')
+    .argument('[rest...]');
+  const options: [string, string?][] = [
+    ['-c, --configure'],
+    ['-e, --exit-fd <FD>'],
+    ['-r, --ready-fd <FD>'],
+    ['-m, --mtu <MTU>'],
+    ['-6, --enable-ipv6'],
+    ['-a, --api-socket <PATH>'],
+    ['--cidr <CIDR>'],
+    ['--disable-host-loopback'],
+    ['--netns-type <TYPE>'],
+    ['--userns-path <PATH>'],
+    ['--enable-sandbox'],
+    ['--enable-seccomp'],
+    ['--outbound-addr <ADDR>'],
+    ['--outbound-addr6 <ADDR>'],
+    ['--disable-dns'],
+    ['--macaddress <MAC>'],
+    ['--target-type <TYPE>'],
+    ['--pcap <FILE>'],
+    ['-h, --help'],
+    ['-v, --version'],
+  ];
+  for (const [flags] of options) c.addOption(new Option(flags));
+  return c;
+}
+
+/** Parses argv (without node and script); throws UsageError. */
+export function parseArgs(argv: string[]): { raw: Raw; positional: string[] } {
+  const c = command();
+  try {
+    c.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new UsageError(getoptMessage(err), 1, true);
+    throw err;
+  }
+  const positional = c.args;
+  return { raw: c.opts<Raw>(), positional };
+}
+
+function getoptMessage(err: CommanderError): string {
+  const option = /'([^']+)'/.exec(err.message)?.[1] ?? '';
+  switch (err.code) {
+    case 'commander.unknownOption':
+      return `rxslirp: unrecognized option '${option}'`;
+    case 'commander.optionMissingArgument':
+      return `rxslirp: option '${option.split(/[ ,]/).pop()}' requires an argument`;
+    default:
+      return `rxslirp: ${err.message.replace(/^error: /, '')}`;
+  }
+}
+
+function fdOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a non-negative integer`);
+  return Number(value);
+}
+
+function notSupported(raw: Raw): string | undefined {
+  if (raw.enableIpv6) return '--enable-ipv6';
+  if (raw.apiSocket !== undefined) return '--api-socket';
+  if (raw.enableSandbox) return '--enable-sandbox';
+  if (raw.enableSeccomp) return '--enable-seccomp';
+  if (raw.outboundAddr !== undefined) return '--outbound-addr';
+  if (raw.outboundAddr6 !== undefined) return '--outbound-addr6';
+  if (raw.targetType === 'bess') return '--target-type=bess';
+  return undefined;
+}
+
+/**
+ * Validates options in slirp4netns's order and with its messages.
+ * `needTarget` is false for `rxslirp run`, which makes its own namespace.
+ */
+export function settingsFrom(raw: Raw, positional: string[], needTarget = true): Settings {
+  const warnings: string[] = [];
+  let mtu = DEFAULT_MTU;
+  try {
+    if (raw.mtu !== undefined) mtu = parseMtu(raw.mtu);
+  } catch (err) {
+    throw new UsageError((err as ConfigError).message);
+  }
+  const exitFd = fdOption(raw.exitFd, 'exit-fd');
+  const readyFd = fdOption(raw.readyFd, 'ready-fd');
+  if (raw.macaddress !== undefined && !raw.configure) {
+    throw new UsageError('--macaddr cannot be specified when --configure or -c is not specified');
+  }
+  let mac: Mac | undefined;
+  if (raw.macaddress !== undefined) {
+    try {
+      mac = parseMac(raw.macaddress);
+    } catch {
+      throw new UsageError(
+        `"${raw.macaddress}" is an invalid MAC address.\n` +
+          "macaddress has to be a valid MAC address (hex string, 6 bytes, each byte separated by a ':').",
+      );
+    }
+  }
+  if (raw.targetType !== undefined && raw.targetType !== 'netns' && raw.targetType !== 'bess') {
+    throw new UsageError('--target-type must be either "netns" or "bess"');
+  }
+  const netnsType = raw.netnsType ?? 'pid';
+  if (netnsType !== 'pid' && netnsType !== 'path') {
+    throw new UsageError('--netns-type must be either "pid" or "path"');
+  }
+  if (raw.apiSocket !== undefined && Buffer.byteLength(raw.apiSocket) >= 108) {
+    throw new UsageError('the specified API socket path is too long (>= 108)');
+  }
+  const unsupported = notSupported(raw);
+  if (unsupported) throw new UsageError(`rxslirp: ${unsupported} is not supported yet`);
+
+  let network: NetworkConfig;
+  try {
+    network = networkConfig(raw.cidr ?? DEFAULT_CIDR, mtu, {
+      disableDns: raw.disableDns,
+      disableHostLoopback: raw.disableHostLoopback,
+    });
+  } catch (err) {
+    throw new UsageError((err as ConfigError).message);
+  }
+
+  if (raw.usernsPath !== undefined && !existsSync(raw.usernsPath)) {
+    throw new UsageError(`userns path doesn't exist: ${raw.usernsPath}`);
+  }
+  const [targetText, tapName = 'tap0', ...extra] = positional;
+  if (extra.length > 0) warnings.push('WARNING: too many arguments');
+  let target: NetnsTarget = { netnsPath: '' };
+  if (needTarget) {
+    if (targetText === undefined) throw new UsageError('', 1, true);
+    target = resolveTarget(netnsType, targetText, raw.usernsPath);
+  }
+  return {
+    target,
+    tapName,
+    configure: raw.configure ?? false,
+    mac,
+    exitFd,
+    readyFd,
+    pcap: raw.pcap,
+    network,
+    warnings,
+  };
+}
+
+function resolveTarget(type: string, text: string, usernsPath?: string): NetnsTarget {
+  if (type === 'path') {
+    if (!existsSync(text)) {
+      throw new UsageError(
+        'existing path expected when --netns-type=path: No such file or directory',
+      );
+    }
+    return usernsPath === undefined ? { netnsPath: text } : { netnsPath: text, usernsPath };
+  }
+  if (!/^\d+$/.test(text) || Number(text) <= 0) {
+    throw new UsageError(`PID must be a positive integer: ${text}`, 1, true);
+  }
+  const pid = Number(text);
+  return {
+    pid,
+    netnsPath: `/proc/${pid}/ns/net`,
+    usernsPath: usernsPath ?? `/proc/${pid}/ns/user`,
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * What every stack operator shares: the network's addresses, the drop
+ * counters, a logger, and the scheduler that is the stack's only clock
+ * (tests pass a TestScheduler and run in virtual time).
+ */
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import type { NetworkConfig } from '../config.js';
+import { specialMac } from '../config.js';
+import type { Mac } from '../protocols/address.js';
+import { Counters, logger, type Logger } from '../util/log.js';
+
+export interface StackContext {
+  readonly config: NetworkConfig;
+  readonly counters: Counters;
+  readonly log: Logger;
+  readonly scheduler: SchedulerLike;
+  readonly gatewayMac: Mac;
+  readonly dnsMac: Mac;
+}
+
+export function stackContext(
+  config: NetworkConfig,
+  options: { counters?: Counters; scheduler?: SchedulerLike; log?: Logger } = {},
+): StackContext {
+  return {
+    config,
+    counters: options.counters ?? new Counters(),
+    log: options.log ?? logger('stack'),
+    scheduler: options.scheduler ?? asyncScheduler,
+    gatewayMac: specialMac(config.gateway),
+    dnsMac: specialMac(config.dns),
+  };
+}
+
+/** Whether `address` is one the stack itself answers for (ARP, ping). */
+export function isLocalAddress(ctx: StackContext, address: number): boolean {
+  return address === ctx.config.gateway || (ctx.config.dnsEnabled && address === ctx.config.dns);
+}
+
+/** The MAC the stack uses for one of its own addresses. */
+export function localMac(ctx: StackContext, address: number): Mac {
+  return address === ctx.config.dns ? ctx.dnsMac : ctx.gatewayMac;
+}

@@ -1,0 +1,27 @@
+/**
+ * The stack, composed in one place: Ethernet demux, then per EtherType the
+ * ARP responder and the IPv4 input with its per-protocol handlers. Every
+ * route is an ordinary RxJS operator from guest frames to guest frames;
+ * this module only wires them together.
+ */
+import { pipe, type OperatorFunction } from 'rxjs';
+import { EtherType } from '../protocols/ethernet.js';
+import { IpProtocol, type Ipv4Packet } from '../protocols/ipv4.js';
+import { arpResponder } from './arp.js';
+import type { StackContext } from './context.js';
+import { ethernetDemux } from './ethernet.js';
+import { icmpEchoResponder } from './icmp-echo.js';
+import { ipv4Demux } from './ipv4.js';
+
+export function slirpStack(ctx: StackContext): OperatorFunction<Buffer, Buffer> {
+  const ipv4Routes = new Map<number, OperatorFunction<Ipv4Packet, Buffer>>([
+    [IpProtocol.ICMP, icmpEchoResponder(ctx)],
+  ]);
+  return ethernetDemux(
+    ctx,
+    new Map([
+      [EtherType.ARP, arpResponder(ctx)],
+      [EtherType.IPv4, pipe(ipv4Demux(ctx, ipv4Routes))],
+    ]),
+  );
+}
