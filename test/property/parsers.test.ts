@@ -9,6 +9,7 @@ import { numRuns } from './runs.js';
 import { ParseError } from '../../src/protocols/errors.js';
 import { Icmpv4Message } from '../../src/protocols/icmpv4.js';
 import { ArpPacket } from '../../src/protocols/arp.js';
+import { UdpDatagram } from '../../src/protocols/udp.js';
 
 type Parser = (bytes: Uint8Array) => unknown;
 
@@ -46,4 +47,12 @@ test('icmpv4: arbitrary bytes only ever raise ParseError', () => {
 
 test('arp: arbitrary bytes only ever raise ParseError', () => {
   onlyParseErrors((b) => ArpPacket.parse(b), [hex('000108000604000252550a0002020a000202')]);
+});
+
+test('udp: arbitrary bytes only ever raise ParseError', () => {
+  const prefix = hex('952500350025d6a7abcd0100');
+  onlyParseErrors((b) => UdpDatagram.parse(b, 0, b.length), [prefix]);
+  onlyParseErrors((b) => UdpDatagram.parse(b, 0, b.length, true), [prefix]);
+  onlyParseErrors((b) => UdpDatagram.parseV4(b, 0, b.length - 3, 0x0a000264, 0x0a000203));
+  onlyParseErrors((b) => UdpDatagram.parseV6(b, 1, b.length, new Uint8Array(16), b), [prefix]);
 });
