@@ -7,7 +7,7 @@ import { UdpDatagram, writeUdpV4, writeUdpV6 } from '../../src/protocols/udp.js'
 const port = fc.integer({ min: 0, max: 0xffff });
 const ipv4 = fc.integer({ min: 0, max: 0xffffffff });
 const ipv6 = fc.uint8Array({ minLength: 16, maxLength: 16 });
-const payload = fc.uint8Array({ maxLength: 1500 });
+const payload = fc.uint8Array({ maxLength: 1500, size: 'max' });
 
 test('UDP over IPv4: write then parse gives back ports and payload; any other bit flip is caught', () => {
   fc.assert(
