@@ -10,6 +10,7 @@ import { ParseError } from '../../src/protocols/errors.js';
 import { Icmpv4Message } from '../../src/protocols/icmpv4.js';
 import { ArpPacket } from '../../src/protocols/arp.js';
 import { UdpDatagram } from '../../src/protocols/udp.js';
+import { parseDhcp } from '../../src/protocols/dhcp.js';
 
 type Parser = (bytes: Uint8Array) => unknown;
 
@@ -55,4 +56,12 @@ test('udp: arbitrary bytes only ever raise ParseError', () => {
   onlyParseErrors((b) => UdpDatagram.parse(b, 0, b.length, true), [prefix]);
   onlyParseErrors((b) => UdpDatagram.parseV4(b, 0, b.length - 3, 0x0a000264, 0x0a000203));
   onlyParseErrors((b) => UdpDatagram.parseV6(b, 1, b.length, new Uint8Array(16), b), [prefix]);
+});
+
+test('dhcp: arbitrary bytes only ever raise ParseError', () => {
+  const head = new Uint8Array(240);
+  head.set([1, 1, 6, 0]);
+  head.set([0x63, 0x82, 0x53, 0x63], 236);
+  const withOptions = new Uint8Array([...head, 53, 1, 1, 52, 1, 3, 61, 7, 1, 2, 3]);
+  onlyParseErrors((b) => parseDhcp(b), [head, withOptions]);
 });
