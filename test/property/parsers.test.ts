@@ -11,6 +11,7 @@ import { Icmpv4Message } from '../../src/protocols/icmpv4.js';
 import { ArpPacket } from '../../src/protocols/arp.js';
 import { UdpDatagram } from '../../src/protocols/udp.js';
 import { parseDhcp } from '../../src/protocols/dhcp.js';
+import { DnsHeader, parseQuestion, readName } from '../../src/protocols/dns.js';
 
 type Parser = (bytes: Uint8Array) => unknown;
 
@@ -64,4 +65,12 @@ test('dhcp: arbitrary bytes only ever raise ParseError', () => {
   head.set([0x63, 0x82, 0x53, 0x63], 236);
   const withOptions = new Uint8Array([...head, 53, 1, 1, 52, 1, 3, 61, 7, 1, 2, 3]);
   onlyParseErrors((b) => parseDhcp(b), [head, withOptions]);
+});
+
+test('dns: arbitrary bytes only ever raise ParseError', () => {
+  const query = hex('abcd01000001000000000000076578616d706c6503636f6d0000010001');
+  const pointers = hex('000001000001000000000000016103c00c01620c');
+  onlyParseErrors((b) => parseQuestion(b), [query, pointers]);
+  onlyParseErrors((b) => DnsHeader.parse(b, 2, b.length - 2).rcode, [query]);
+  onlyParseErrors((b) => readName(b, 0, b.length >> 1, b.length), [pointers]);
 });
