@@ -12,6 +12,16 @@ import { ArpPacket } from '../../src/protocols/arp.js';
 import { UdpDatagram } from '../../src/protocols/udp.js';
 import { parseDhcp } from '../../src/protocols/dhcp.js';
 import { DnsHeader, parseQuestion, readName } from '../../src/protocols/dns.js';
+import { Ipv6Packet, Ipv6Reassembler } from '../../src/protocols/ipv6.js';
+import { Icmpv6Message, writeIcmpv6 } from '../../src/protocols/icmpv6.js';
+import {
+  parseNeighborAdvertisement,
+  parseNeighborSolicitation,
+  parseRouterAdvertisement,
+  parseRouterSolicitation,
+} from '../../src/protocols/ndp.js';
+import { Dhcpv6InfoServer, parseDhcpv6 } from '../../src/protocols/dhcpv6.js';
+import { parseIpv6 } from '../../src/protocols/address.js';
 
 type Parser = (bytes: Uint8Array) => unknown;
 
@@ -73,4 +83,54 @@ test('dns: arbitrary bytes only ever raise ParseError', () => {
   onlyParseErrors((b) => parseQuestion(b), [query, pointers]);
   onlyParseErrors((b) => DnsHeader.parse(b, 2, b.length - 2).rcode, [query]);
   onlyParseErrors((b) => readName(b, 0, b.length >> 1, b.length), [pointers]);
+});
+
+const GUEST6 = Uint8Array.from(Buffer.from('fd000000000000000000000000000100', 'hex'));
+const GATEWAY6 = Uint8Array.from(Buffer.from('fd000000000000000000000000000002', 'hex'));
+
+test('ipv6: arbitrary bytes only ever raise ParseError', () => {
+  const head = hex(
+    '60000000001c0040fd000000000000000000000000000100fd000000000000000000000000000002',
+  );
+  const ext = hex('3c0005020000010011000104000000009c401e61000c856a61626364');
+  const frag = hex(
+    '6000000000382c40fd000000000000000000000000000002fd00000000000000000000000000010011000001deadbeef',
+  );
+  onlyParseErrors((b) => Ipv6Packet.parse(b), [new Uint8Array([...head, ...ext]), frag]);
+  const r = new Ipv6Reassembler({ maxBytes: 4096, maxDatagrams: 4 });
+  let now = 0;
+  onlyParseErrors((b) => r.add(Ipv6Packet.parse(b), (now += 1000)), [frag]);
+});
+
+test('icmpv6 and ndp: arbitrary bytes only ever raise ParseError', () => {
+  const parseAll = (b: Uint8Array) => {
+    // Sign the bytes as an ICMPv6 message so the NDP checks are reached.
+    const m = new Uint8Array(Math.max(b.length, 8));
+    m.set(b);
+    writeIcmpv6(m, 0, m[0]!, m[1]!, 0, m.subarray(8), GUEST6, GATEWAY6);
+    const msg = Icmpv6Message.parse(m, 0, m.length, GUEST6, GATEWAY6);
+    for (const f of [
+      () => parseNeighborSolicitation(msg, 255, GUEST6, GATEWAY6),
+      () => parseNeighborAdvertisement(msg, 255, GATEWAY6),
+      () => parseRouterSolicitation(msg, 255, new Uint8Array(16)),
+      () => parseRouterAdvertisement(msg, 255, parseIpv6('fe80::2')),
+    ]) {
+      try {
+        f();
+      } catch (e) {
+        if (!(e instanceof ParseError)) throw e;
+      }
+    }
+  };
+  const ns = hex('87007d1700000000fd0000000000000000000000000000020101020000000001');
+  const ra = hex('8600e2d2404007080000000000000000010152550a00020205010000000005dc030440c0');
+  onlyParseErrors(parseAll, [ns, ra]);
+  onlyParseErrors((b) => Icmpv6Message.parse(b, 0, b.length, GUEST6, GATEWAY6));
+  onlyParseErrors((b) => parseIpv6(new TextDecoder().decode(b)), [hex('666430303a3a')]);
+});
+
+test('dhcpv6: arbitrary bytes only ever raise ParseError', () => {
+  const request = hex('0b1234560008000200000001000a000300010200000000010006000400170018');
+  const server = new Dhcpv6InfoServer({ serverDuid: hex('000300010200000000ff'), dns: [GATEWAY6] });
+  onlyParseErrors((b) => server.handle(parseDhcpv6(b)), [request]);
 });
