@@ -22,6 +22,8 @@ import {
 } from '../../src/protocols/ndp.js';
 import { Dhcpv6InfoServer, parseDhcpv6 } from '../../src/protocols/dhcpv6.js';
 import { parseIpv6 } from '../../src/protocols/address.js';
+import { Ipv4Packet } from '../../src/protocols/ipv4.js';
+import { Ipv4Reassembler, fragmentIpv4 } from '../../src/protocols/fragments.js';
 
 type Parser = (bytes: Uint8Array) => unknown;
 
@@ -133,4 +135,18 @@ test('dhcpv6: arbitrary bytes only ever raise ParseError', () => {
   const request = hex('0b1234560008000200000001000a000300010200000000010006000400170018');
   const server = new Dhcpv6InfoServer({ serverDuid: hex('000300010200000000ff'), dns: [GATEWAY6] });
   onlyParseErrors((b) => server.handle(parseDhcpv6(b)), [request]);
+});
+
+test('ipv4 fragments: arbitrary packets into the reassembler and fragmenter raise only ParseError', () => {
+  const r = new Ipv4Reassembler({ maxBytes: 2048, maxDatagrams: 3 });
+  let now = 0;
+  const header = hex('4500004442422000401100020a0002020a000264');
+  onlyParseErrors(
+    (b) => {
+      const p = Ipv4Packet.parse(b, 0);
+      r.add(p, (now += 3000));
+      fragmentIpv4(p, 20 + (b[0]! & 0x3f) * 8);
+    },
+    [header],
+  );
 });
