@@ -10,6 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ipv4ToString, macToString } from '../protocols/address.js';
 import { native } from '../native.js';
 import { pcap, pcapWriter } from '../operators/pcap.js';
+import { logger } from '../util/log.js';
 import { attach, type FrameOperator, type Slirp } from '../slirp.js';
 import { HELP, UsageError, VERSION, parseArgs, settingsFrom, type Settings } from './options.js';
 
@@ -89,6 +90,19 @@ function startPipeline(s: Settings, netnsPath: string, usernsPath?: string): Sli
   });
 }
 
+/** Logs the tap statistics and every counter at info level, at exit. */
+function logCounters(slirp: Slirp): void {
+  const log = logger('cli');
+  if (!log.enabled('info')) return;
+  const counters = Object.entries(slirp.counters.snapshot()).map(([k, v]) => `${k}=${v}`);
+  const t = slirp.tap.stats;
+  log.info(
+    `tap: in=${t.framesIn}/${t.bytesIn}B out=${t.framesOut}/${t.bytesOut}B ` +
+      `write-errors=${t.writeErrors} write-dropped=${t.writeDropped}`,
+  );
+  log.info(`counters: ${counters.join(' ')}`);
+}
+
 function onSignals(handler: (signal: NodeJS.Signals) => void): void {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, handler);
 }
@@ -124,6 +138,7 @@ async function attachMode(argv: string[]): Promise<number> {
     const finish = (code: number): void => {
       exitPoller?.close();
       slirp.close();
+      logCounters(slirp);
       resolve(code);
     };
     const exitPoller =
@@ -212,6 +227,7 @@ async function runMode(argv: string[]): Promise<number> {
   go.end('\n');
   const code = await exited;
   slirp.close();
+  logCounters(slirp);
   return code;
 }
 
