@@ -153,10 +153,15 @@ function getoptMessage(err: CommanderError): string {
     case 'commander.unknownOption':
       return `rxslirp: unrecognized option '${option}'`;
     case 'commander.optionMissingArgument':
-      return `rxslirp: option '${option.split(/[ ,]/).pop()}' requires an argument`;
+      return `rxslirp: option '${longName(option)}' requires an argument`;
     default:
       return `rxslirp: ${err.message.replace(/^error: /, '')}`;
   }
+}
+
+/** `-m, --mtu <MTU>` -> `--mtu`: the name getopt would print. */
+function longName(flags: string): string {
+  return /--[\w-]+/.exec(flags)?.[0] ?? flags;
 }
 
 function fdOption(value: string | undefined, name: string): number | undefined {
