@@ -14,7 +14,10 @@ export default tseslint.config(
           patterns: [
             { group: ['rxjs', 'rxjs/*'], message: 'protocols/ is pure: no rxjs' },
             { group: ['node:net', 'node:dgram', 'node:fs'], message: 'protocols/ does no I/O' },
-            { group: ['../operators/*', '../streams/*', '../cli/*', '../api/*', '../util/*'], message: 'protocols/ imports nothing of ours' },
+            {
+              group: ['../operators/*', '../streams/*', '../cli/*', '../api/*', '../util/*'],
+              message: 'protocols/ imports nothing of ours',
+            },
           ],
         },
       ],
@@ -25,7 +28,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['../operators/*', '../protocols/*'], message: 'streams/ imports neither protocols/ nor operators/' }] },
+        {
+          patterns: [
+            {
+              group: ['../operators/*', '../protocols/*'],
+              message: 'streams/ imports neither protocols/ nor operators/',
+            },
+          ],
+        },
       ],
     },
   },
