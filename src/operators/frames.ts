@@ -3,8 +3,16 @@
  * in place, the payload region left for the caller to fill.
  */
 import type { Mac } from '../protocols/address.js';
-import { ETH_HEADER_LENGTH, EtherType, writeEthernet } from '../protocols/ethernet.js';
-import { IPV4_MIN_HEADER, writeIpv4Header, type Ipv4Repr } from '../protocols/ipv4.js';
+import { ETH_HEADER_LENGTH, EtherType, ethSource, writeEthernet } from '../protocols/ethernet.js';
+import { icmpv4ErrorLength, mayReplyWithError, writeIcmpv4Error } from '../protocols/icmpv4.js';
+import {
+  IPV4_MIN_HEADER,
+  IpProtocol,
+  writeIpv4Header,
+  type Ipv4Packet,
+  type Ipv4Repr,
+} from '../protocols/ipv4.js';
+import type { StackContext } from './context.js';
 
 export const IPV4_PAYLOAD_OFFSET = ETH_HEADER_LENGTH + IPV4_MIN_HEADER;
 
@@ -16,5 +24,29 @@ export function ipv4Frame(dstMac: Uint8Array, srcMac: Mac, repr: Ipv4Repr): Buff
   const frame = Buffer.allocUnsafe(IPV4_PAYLOAD_OFFSET + repr.payloadLength);
   writeEthernet(frame, 0, dstMac, srcMac, EtherType.IPv4);
   writeIpv4Header(frame, ETH_HEADER_LENGTH, repr);
+  return frame;
+}
+
+/**
+ * An ICMP error to the guest about one of its packets (RFC 792), from
+ * `from` (the address the error speaks for: the gateway, or the host that
+ * refused), or undefined where RFC 1122 forbids an error about that packet.
+ */
+export function icmpErrorFrame(
+  ctx: StackContext,
+  offending: Ipv4Packet,
+  type: number,
+  code: number,
+  from: number = ctx.config.gateway,
+  rest = 0,
+): Buffer | undefined {
+  if (!mayReplyWithError(offending)) return undefined;
+  const frame = ipv4Frame(ethSource(offending.buf), ctx.gatewayMac, {
+    src: from,
+    dst: offending.src,
+    protocol: IpProtocol.ICMP,
+    payloadLength: icmpv4ErrorLength(offending),
+  });
+  writeIcmpv4Error(frame, IPV4_PAYLOAD_OFFSET, type, code, offending, rest);
   return frame;
 }
