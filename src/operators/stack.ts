@@ -12,10 +12,12 @@ import type { StackContext } from './context.js';
 import { ethernetDemux } from './ethernet.js';
 import { icmpEchoResponder } from './icmp-echo.js';
 import { ipv4Demux } from './ipv4.js';
+import { tcpNat } from './tcp.js';
 
 export function slirpStack(ctx: StackContext): OperatorFunction<Buffer, Buffer> {
   const ipv4Routes = new Map<number, OperatorFunction<Ipv4Packet, Buffer>>([
     [IpProtocol.ICMP, icmpEchoResponder(ctx)],
+    [IpProtocol.TCP, tcpNat(ctx)],
   ]);
   return ethernetDemux(
     ctx,

@@ -1,0 +1,394 @@
+/**
+ * TCP NAT: every connection the guest opens is terminated by one of our
+ * TCP endpoints and spliced onto an ordinary host socket.
+ *
+ * ## Theory of operation
+ *
+ * A flow is keyed by the guest's 4-tuple. A SYN for no flow opens one: the
+ * endpoint (protocols/tcp/endpoint.ts) waits in CONNECT-PENDING while the
+ * host socket connects to the NAT target (nat.ts: the gateway is the host's
+ * loopback). Only when the host accepts does the guest get its SYN-ACK;
+ * a refusal becomes RST|ACK (ECONNREFUSED in the guest), any other failure
+ * an ICMP host unreachable. Retransmitted SYNs meanwhile are absorbed by
+ * the endpoint.
+ *
+ * Then bytes flow both ways with flow control end to end:
+ * - guest -> host: the endpoint delivers in-order bytes, we write them to
+ *   the host socket, and report them `consumed` only when the kernel took
+ *   them; the window the guest sees is what the host socket has not yet
+ *   absorbed, so a slow host server slows the guest, and nothing piles up
+ *   here beyond one receive window.
+ * - host -> guest: host data goes into the endpoint's bounded send buffer;
+ *   when it is full the host socket is paused, and resumed when the guest's
+ *   ACKs free room.
+ * FIN and RST cross in both directions; half-close is ordinary (guest FIN
+ * -> host socket end(), host end -> FIN to the guest, while the other
+ * direction keeps flowing). The flow is removed when its endpoint says
+ * `freed`, whatever the reason.
+ *
+ * Each flow keeps one scheduled action on the stack's scheduler for the
+ * endpoint's next deadline; it is moved only when a deadline comes earlier
+ * (a timer that fires early is harmless: it re-arms).
+ *
+ * Segments for no flow get the RST RFC 9293 prescribes; past `maxFlows`
+ * a new SYN gets a RST (counted as `tcp.flow-limit`) instead of growing.
+ */
+import { randomFillSync } from 'node:crypto';
+import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
+import { pseudoSumV4 } from '../protocols/checksum.js';
+import { ethSource } from '../protocols/ethernet.js';
+import { Icmpv4Type, UnreachableCode } from '../protocols/icmpv4.js';
+import { IpProtocol, type Ipv4Packet } from '../protocols/ipv4.js';
+import {
+  TcpEndpoint,
+  TcpState,
+  type TcpConfig,
+  type TcpFreeReason,
+  type TcpSink,
+} from '../protocols/tcp/endpoint.js';
+import {
+  TcpControl,
+  TcpSegment,
+  encodeTcpSegment,
+  encodedLength,
+  resetFor,
+  type TcpRepr,
+} from '../protocols/tcp/segment.js';
+import type { Mac } from '../protocols/address.js';
+import {
+  netConnector,
+  type HostTcpConnector,
+  type HostTcpEvents,
+  type HostTcpSocket,
+} from '../streams/host-tcp.js';
+import { isLocalAddress, localMac, type StackContext } from './context.js';
+import { IPV4_PAYLOAD_OFFSET, icmpErrorFrame, ipv4Frame } from './frames.js';
+import { handler } from './handler.js';
+import { natTargetV4 } from './nat.js';
+
+export interface TcpNatOptions {
+  /** How host sockets are made (tests inject a fake host). */
+  connector?: HostTcpConnector;
+  /** Concurrent flows at most (default 8192). */
+  maxFlows?: number;
+  /** Endpoint settings beyond ports, ISS and MTU. */
+  endpoint?: Partial<TcpConfig>;
+}
+
+/** What the operator exposes for tests and the API. */
+export interface TcpNatHandle {
+  readonly flows: number;
+}
+
+const DEFAULT_MAX_FLOWS = 8192;
+
+class IssSource {
+  private readonly pool = new Uint32Array(256);
+  private next = 256;
+
+  draw(): number {
+    if (this.next === this.pool.length) {
+      randomFillSync(this.pool);
+      this.next = 0;
+    }
+    return this.pool[this.next++]!;
+  }
+}
+
+/** One guest connection and its host socket. */
+class Flow implements TcpSink {
+  readonly endpoint: TcpEndpoint;
+  socket: HostTcpSocket | undefined;
+  /** What the host socket reports, routed to the endpoint. */
+  readonly host: HostTcpEvents = {
+    connected: () => this.hostConnected(),
+    data: (chunk) => this.hostData(chunk),
+    end: () => this.hostEnd(),
+    error: (code) => this.hostError(code),
+    closed: () => this.hostClosed(),
+  };
+  private timer: Subscription | undefined;
+  private timerAt = Infinity;
+  private paused = false;
+  private done = false;
+
+  constructor(
+    private readonly nat: TcpNat,
+    readonly key: string,
+    private readonly guestMac: Mac,
+    private readonly ourMac: Mac,
+    readonly guestIp: number,
+    readonly remoteIp: number,
+    private readonly syn: Ipv4Packet,
+    config: TcpConfig,
+  ) {
+    this.endpoint = new TcpEndpoint(config, this);
+  }
+
+  private get now(): number {
+    return this.nat.ctx.scheduler.now();
+  }
+
+  // --- inputs -----------------------------------------------------------
+
+  receive(seg: TcpSegment): void {
+    this.endpoint.receive(seg, this.now);
+    this.arm();
+  }
+
+  private hostConnected(): void {
+    if (this.done) return;
+    this.endpoint.hostConnected(this.now);
+    this.arm();
+  }
+
+  private hostData(chunk: Buffer): void {
+    if (this.done) return;
+    const room = this.endpoint.send(chunk, this.now);
+    if (room <= 0 && !this.paused) {
+      this.paused = true;
+      this.socket?.pause();
+    }
+    this.arm();
+  }
+
+  private hostEnd(): void {
+    if (this.done) return;
+    this.endpoint.close(this.now);
+    this.arm();
+  }
+
+  private hostError(code: string): void {
+    if (this.done) return;
+    this.nat.ctx.counters.add(`tcp.host.${code}`);
+    if (this.endpoint.state === TcpState.ConnectPending) {
+      if (code === 'ECONNREFUSED') this.endpoint.hostRefused(this.now);
+      else {
+        this.endpoint.hostUnreachable(this.now);
+        const icmp = icmpErrorFrame(
+          this.nat.ctx,
+          this.syn,
+          Icmpv4Type.DestinationUnreachable,
+          UnreachableCode.Host,
+        );
+        if (icmp) this.nat.emit(icmp);
+      }
+    } else {
+      this.endpoint.abort(this.now);
+    }
+    this.arm();
+  }
+
+  private hostClosed(): void {
+    if (this.done) return;
+    this.endpoint.abort(this.now);
+    this.arm();
+  }
+
+  // --- endpoint outputs -------------------------------------------------
+
+  segment(repr: Readonly<TcpRepr>): void {
+    const length = encodedLength(repr);
+    const frame = ipv4Frame(this.guestMac, this.ourMac, {
+      src: this.remoteIp,
+      dst: this.guestIp,
+      protocol: IpProtocol.TCP,
+      payloadLength: length,
+      dontFragment: true,
+    });
+    const sum = pseudoSumV4(this.remoteIp, this.guestIp, IpProtocol.TCP, length);
+    encodeTcpSegment(frame, IPV4_PAYLOAD_OFFSET, repr, sum);
+    this.nat.emit(frame);
+  }
+
+  data(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.socket?.write(bytes, () => {
+      if (this.done) return;
+      this.endpoint.consumed(n, this.now);
+      this.arm();
+    });
+  }
+
+  peerFin(): void {
+    this.socket?.end();
+  }
+
+  established(): void {
+    this.nat.ctx.counters.add('tcp.established');
+  }
+
+  sendRoom(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.socket?.resume();
+    }
+  }
+
+  freed(reason: TcpFreeReason): void {
+    this.done = true;
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    this.nat.ctx.counters.add(`tcp.freed.${reason}`);
+    const socket = this.socket;
+    if (socket) {
+      if (reason === 'peer-reset' || reason === 'timeout') socket.reset();
+      else if (reason !== 'closed' && reason !== 'reopen') socket.destroy();
+    }
+    this.nat.remove(this);
+  }
+
+  // --- the one timer ----------------------------------------------------
+
+  private arm(): void {
+    if (this.done) return;
+    const deadline = this.endpoint.nextDeadline();
+    if (deadline === undefined || (this.timer !== undefined && this.timerAt <= deadline)) return;
+    this.timer?.unsubscribe();
+    this.timerAt = deadline;
+    const scheduler = this.nat.ctx.scheduler;
+    this.timer = scheduler.schedule(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        if (this.done) return;
+        this.endpoint.onTimer(scheduler.now());
+        this.arm();
+      },
+      Math.max(0, deadline - scheduler.now()),
+    );
+  }
+}
+
+class TcpNat implements TcpNatHandle {
+  private readonly table = new Map<string, Flow>();
+  private readonly iss = new IssSource();
+  private readonly maxFlows: number;
+  private readonly connector: HostTcpConnector;
+
+  constructor(
+    readonly ctx: StackContext,
+    readonly emit: (frame: Buffer) => void,
+    private readonly options: TcpNatOptions,
+  ) {
+    this.maxFlows = options.maxFlows ?? DEFAULT_MAX_FLOWS;
+    this.connector = options.connector ?? netConnector;
+  }
+
+  get flows(): number {
+    return this.table.size;
+  }
+
+  input(packet: Ipv4Packet): void {
+    const sum = pseudoSumV4(packet.src, packet.dst, IpProtocol.TCP, packet.payloadLength);
+    const seg = TcpSegment.parse(packet.buf, packet.payloadOffset, packet.payloadLength, sum);
+    const key = `${packet.src}:${seg.srcPort}>${packet.dst}:${seg.dstPort}`;
+    const flow = this.table.get(key);
+    if (flow) {
+      flow.receive(seg);
+      return;
+    }
+    if (seg.control !== TcpControl.Syn || seg.hasAck) {
+      this.ctx.counters.add('tcp.no-flow');
+      this.reset(packet, seg);
+      return;
+    }
+    this.open(key, packet, seg);
+  }
+
+  private open(key: string, packet: Ipv4Packet, seg: TcpSegment): void {
+    const ctx = this.ctx;
+    if (this.table.size >= this.maxFlows) {
+      ctx.counters.add('tcp.flow-limit');
+      this.reset(packet, seg);
+      return;
+    }
+    const target =
+      ctx.config.dnsEnabled && packet.dst === ctx.config.dns
+        ? ({ kind: 'unreachable', reason: 'dns-over-tcp' } as const)
+        : natTargetV4(ctx, packet.dst);
+    if (target.kind === 'unreachable') {
+      ctx.counters.add(`tcp.unreachable.${target.reason}`);
+      if (target.reason === 'dns-over-tcp') {
+        this.reset(packet, seg);
+        return;
+      }
+      const icmp = icmpErrorFrame(
+        ctx,
+        packet,
+        Icmpv4Type.DestinationUnreachable,
+        UnreachableCode.Net,
+      );
+      if (icmp) this.emit(icmp);
+      return;
+    }
+    const ourMac = isLocalAddress(ctx, packet.dst) ? localMac(ctx, packet.dst) : ctx.gatewayMac;
+    const flow = new Flow(
+      this,
+      key,
+      Uint8Array.from(ethSource(packet.buf)),
+      ourMac,
+      packet.src,
+      packet.dst,
+      packet,
+      {
+        ...this.options.endpoint,
+        localPort: seg.dstPort,
+        remotePort: seg.srcPort,
+        iss: this.iss.draw(),
+        mtu: ctx.config.mtu,
+      },
+    );
+    this.table.set(key, flow);
+    flow.receive(seg);
+    if (ctx.log.enabled('debug')) ctx.log.debug(`tcp: open ${key} -> ${target.address}`);
+    flow.socket = this.connector({ host: target.address, port: seg.dstPort }, flow.host);
+  }
+
+  private reset(packet: Ipv4Packet, seg: TcpSegment): void {
+    const repr = resetFor(seg);
+    if (!repr) return;
+    const length = encodedLength(repr);
+    const frame = ipv4Frame(ethSource(packet.buf), this.ctx.gatewayMac, {
+      src: packet.dst,
+      dst: packet.src,
+      protocol: IpProtocol.TCP,
+      payloadLength: length,
+    });
+    const sum = pseudoSumV4(packet.dst, packet.src, IpProtocol.TCP, length);
+    encodeTcpSegment(frame, IPV4_PAYLOAD_OFFSET, repr, sum);
+    this.emit(frame);
+  }
+
+  remove(flow: Flow): void {
+    if (this.table.get(flow.key) === flow) this.table.delete(flow.key);
+  }
+
+  closeAll(): void {
+    for (const flow of this.table.values()) flow.socket?.destroy();
+    this.table.clear();
+  }
+}
+
+/**
+ * The TCP route of the IPv4 demux: guest segments in, segments (and ICMP
+ * errors) to the guest out. `onHandle` receives a handle for inspection.
+ */
+export function tcpNat(
+  ctx: StackContext,
+  options: TcpNatOptions = {},
+  onHandle?: (handle: TcpNatHandle) => void,
+): OperatorFunction<Ipv4Packet, Buffer> {
+  return (source) =>
+    new Observable<Buffer>((subscriber) => {
+      const nat = new TcpNat(ctx, (frame) => subscriber.next(frame), options);
+      onHandle?.(nat);
+      const subscription = source
+        .pipe(handler<Ipv4Packet, never>(ctx, 'tcp', (packet) => nat.input(packet)))
+        .subscribe({ error: (e) => subscriber.error(e), complete: () => subscriber.complete() });
+      return () => {
+        subscription.unsubscribe();
+        nat.closeAll();
+      };
+    });
+}
