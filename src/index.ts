@@ -36,6 +36,13 @@ export { icmpEchoResponder } from './operators/icmp-echo.js';
 export { demux, type Routes } from './operators/demux.js';
 export { handler } from './operators/handler.js';
 export { pcap, pcapWriter, type PcapOptions, type PcapWriter } from './operators/pcap.js';
+export {
+  faults,
+  seededRandom,
+  type FaultsOperator,
+  type FaultsOptions,
+  type FaultStats,
+} from './operators/faults.js';
 export { TapDevice, type TapStats } from './streams/tap.js';
 export { Counters, logger, setLogLevel, setLogSink, type Level, type Logger } from './util/log.js';
 export { ParseError } from './protocols/errors.js';
