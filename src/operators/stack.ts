@@ -10,6 +10,7 @@ import { IpProtocol, type Ipv4Packet } from '../protocols/ipv4.js';
 import { arpResponder } from './arp.js';
 import type { StackContext } from './context.js';
 import { ethernetDemux } from './ethernet.js';
+import { ipv4Fragmenter } from './fragments.js';
 import { icmpEchoResponder } from './icmp-echo.js';
 import { ipv4Demux } from './ipv4.js';
 import { tcpNat } from './tcp.js';
@@ -23,7 +24,7 @@ export function slirpStack(ctx: StackContext): OperatorFunction<Buffer, Buffer> 
     ctx,
     new Map([
       [EtherType.ARP, arpResponder(ctx)],
-      [EtherType.IPv4, pipe(ipv4Demux(ctx, ipv4Routes))],
+      [EtherType.IPv4, pipe(ipv4Demux(ctx, ipv4Routes), ipv4Fragmenter(ctx))],
     ]),
   );
 }

@@ -1,0 +1,127 @@
+/**
+ * IPv4 fragments on both sides of the stack.
+ *
+ * `ipv4Reassembly(ctx)` sits right after IPv4 validation: whole packets
+ * pass untouched; fragments go into an Ipv4Reassembler (RFC 791, RFC 815;
+ * its module comment has the policy on overlaps and duplicates), and the
+ * datagram comes out as one packet, in a new frame carrying the Ethernet
+ * header of the fragment that completed it, once its last hole is filled.
+ * Memory is bounded by the reassembler (4 MiB and 256 datagrams by
+ * default); datagrams time out 30 s after their first fragment. Time comes
+ * from ctx.scheduler: one scheduled action, moved to the reassembler's
+ * next deadline whenever that changes. Every fragment thrown away is
+ * counted under its reason (`ipv4.fragment.timeout`, `.evicted`,
+ * `.overlap`, `.duplicate`, `.inconsistent`, `.oversize`, `.bad-length`,
+ * `.too-large`); `ipv4.fragment.reassembled` counts datagrams made whole.
+ * Not done: the ICMP time exceeded (code 1) that RFC 792 allows when a
+ * datagram times out; the guest's own timers notice the loss.
+ *
+ * `ipv4Fragmenter(ctx)` is the last step towards the guest: an IPv4 frame
+ * longer than the MTU (ctx.config.mtu) without DF is split with
+ * fragmentIpv4, each fragment in a frame of its own with the original
+ * Ethernet header; `ipv4.fragment.sent` counts the fragments. Everything
+ * else passes untouched, at the cost of one length comparison. A frame
+ * with DF set is its producer's business and passes as it is: TCP sizes
+ * its segments by MSS, or hands the kernel a GSO super-frame larger than
+ * the MTU on purpose (the stack's UDP, DNS and DHCP replies never set DF).
+ */
+import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
+import { ETH_HEADER_LENGTH, EtherType, etherType } from '../protocols/ethernet.js';
+import { Ipv4Reassembler, fragmentIpv4, type FragmentDrop } from '../protocols/fragments.js';
+import type { ReassemblyOptions } from '../protocols/fragments.js';
+import { Ipv4Packet } from '../protocols/ipv4.js';
+import type { StackContext } from './context.js';
+import { countFailure, handler } from './handler.js';
+
+export function ipv4Reassembly(
+  ctx: StackContext,
+  options: ReassemblyOptions = {},
+): OperatorFunction<Ipv4Packet, Ipv4Packet> {
+  return (source) =>
+    new Observable<Ipv4Packet>((subscriber) => {
+      const reassembler = new Ipv4Reassembler(options);
+      let timer: Subscription | undefined;
+      let timerAt = Infinity;
+
+      const count = (drops: readonly FragmentDrop[]): void => {
+        for (const d of drops) {
+          ctx.counters.add(d.code, d.fragments);
+          if (ctx.log.enabled('debug')) {
+            ctx.log.debug(`ipv4: dropped ${d.fragments} fragment(s), ${d.bytes} bytes: ${d.code}`);
+          }
+        }
+      };
+
+      // One scheduled action, always for the reassembler's next deadline.
+      const arm = (): void => {
+        const deadline = reassembler.nextDeadline() ?? Infinity;
+        if (deadline === timerAt) return;
+        timer?.unsubscribe();
+        timer = undefined;
+        timerAt = deadline;
+        if (deadline === Infinity) return;
+        const delay = Math.max(0, deadline - ctx.scheduler.now());
+        timer = ctx.scheduler.schedule(() => {
+          timer = undefined;
+          timerAt = Infinity;
+          count(reassembler.expire(ctx.scheduler.now()));
+          arm();
+        }, delay);
+      };
+
+      const reassemble = (packet: Ipv4Packet): void => {
+        const result = reassembler.add(packet, ctx.scheduler.now());
+        count(result.drops);
+        arm();
+        if (result.packet === undefined) return;
+        const frame = Buffer.allocUnsafe(ETH_HEADER_LENGTH + result.packet.length);
+        frame.set(packet.buf.subarray(0, ETH_HEADER_LENGTH));
+        frame.set(result.packet, ETH_HEADER_LENGTH);
+        ctx.counters.add('ipv4.fragment.reassembled');
+        subscriber.next(Ipv4Packet.parse(frame, ETH_HEADER_LENGTH));
+      };
+
+      const subscription = source.subscribe({
+        next: (packet) => {
+          if (!packet.isFragment) {
+            subscriber.next(packet);
+            return;
+          }
+          try {
+            reassemble(packet);
+          } catch (err) {
+            countFailure(ctx, 'ipv4', err);
+          }
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        timer?.unsubscribe();
+        subscription.unsubscribe();
+      };
+    });
+}
+
+export function ipv4Fragmenter(ctx: StackContext): OperatorFunction<Buffer, Buffer> {
+  const mtu = ctx.config.mtu;
+  return handler<Buffer, Buffer>(ctx, 'ipv4', (frame, emit) => {
+    if (frame.length <= ETH_HEADER_LENGTH + mtu || etherType(frame) !== EtherType.IPv4) {
+      emit(frame);
+      return;
+    }
+    const packet = Ipv4Packet.parse(frame, ETH_HEADER_LENGTH);
+    if (packet.dontFragment) {
+      emit(frame);
+      return;
+    }
+    const fragments = fragmentIpv4(packet, mtu);
+    ctx.counters.add('ipv4.fragment.sent', fragments.length);
+    for (const fragment of fragments) {
+      const out = Buffer.allocUnsafe(ETH_HEADER_LENGTH + fragment.length);
+      out.set(frame.subarray(0, ETH_HEADER_LENGTH));
+      out.set(fragment, ETH_HEADER_LENGTH);
+      emit(out);
+    }
+  });
+}
