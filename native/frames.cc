@@ -51,10 +51,14 @@ Napi::Value ReadFrames(const Napi::CallbackInfo& info) {
 }
 
 // writeFrames(fd, frames: Uint8Array[], start, end, status: Int32Array,
-//             headerLength) -> index of the first frame not yet written.
+//             headerLength, headed?: Uint8Array) -> index of the first frame
+//             not yet written.
 // Stops early only at EAGAIN. A frame the kernel refuses for any other reason
 // is skipped: status[0] counts such frames and status[1] keeps the last errno.
-// headerLength > 0 prepends that many zero bytes (an empty virtio-net header).
+// headerLength > 0 means each frame goes out behind a virtio-net header of
+// that length: where headed[i] is 1, the header is the headerLength bytes
+// just before frames[i] in its ArrayBuffer (the producer wrote it there);
+// otherwise an empty (all zero) header is sent.
 Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
@@ -63,6 +67,13 @@ Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
   uint32_t end = info[3].As<Napi::Number>().Uint32Value();
   Napi::Int32Array status = info[4].As<Napi::Int32Array>();
   uint32_t headerLength = info[5].As<Napi::Number>().Uint32Value();
+  const uint8_t* headed = nullptr;
+  size_t headedLength = 0;
+  if (info.Length() > 6 && info[6].IsTypedArray()) {
+    Napi::Uint8Array h = info[6].As<Napi::Uint8Array>();
+    headed = h.Data();
+    headedLength = h.ElementLength();
+  }
   static uint8_t zeroHeader[16] = {0};
   if (headerLength > sizeof zeroHeader) headerLength = sizeof zeroHeader;
 
@@ -79,10 +90,17 @@ Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
       status[1] = EINVAL;
       continue;
     }
+    bool ownHeader = headerLength > 0 && headed != nullptr && i < headedLength && headed[i] &&
+                     byteOffset >= headerLength;
+    uint8_t* start = static_cast<uint8_t*>(data);
     struct iovec iov[2] = {{zeroHeader, headerLength}, {data, length}};
     ssize_t n;
     do {
-      n = headerLength ? writev(fd, iov, 2) : write(fd, data, length);
+      if (ownHeader) {
+        n = write(fd, start - headerLength, length + headerLength);
+      } else {
+        n = headerLength ? writev(fd, iov, 2) : write(fd, data, length);
+      }
     } while (n < 0 && errno == EINTR);
     if (n >= 0) continue;
     if (errno == EAGAIN) break;

@@ -177,6 +177,13 @@ const char* Configure(const Request& r) {
       step = "create tap device (TUNSETIFF)";
       goto fail;
     }
+    // We finish partial checksums and accept TCP super-frames (GSO) that
+    // the guest would otherwise have to cut to the MTU and checksum itself.
+    unsigned int offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    if (r.vnetHdr && ioctl(tap, TUNSETOFFLOAD, offloads) < 0) {
+      step = "enable tap offloads (TUNSETOFFLOAD)";
+      goto fail;
+    }
   }
   if (r.configure) {
     step = Configure(r);

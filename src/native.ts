@@ -43,6 +43,7 @@ export interface NativeAddon {
     end: number,
     status: Int32Array,
     headerLength: number,
+    headed?: Uint8Array,
   ): number;
   closeFd(fd: number): number;
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;

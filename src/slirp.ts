@@ -31,6 +31,11 @@ export interface AttachOptions {
   /** User operators on frames to the guest, after the stack. */
   egress?: FrameOperator[];
   scheduler?: SchedulerLike;
+  /**
+   * virtio-net offloads on the tap (default true): the guest hands over
+   * TCP super-frames with checksums left to us, and takes them back.
+   */
+  offload?: boolean;
 }
 
 export interface Slirp {
@@ -64,7 +69,7 @@ export function attach(options: AttachOptions): Slirp {
       netnsPath: options.netnsPath,
       usernsPath: options.usernsPath,
       tapName: options.tapName ?? 'tap0',
-      vnetHdr: false,
+      vnetHdr: options.offload ?? true,
       configure: options.configure
         ? {
             mtu: network.mtu,
@@ -78,7 +83,11 @@ export function attach(options: AttachOptions): Slirp {
     MAX_FRAME,
   );
   const counters = new Counters();
-  const context = stackContext(network, { counters, scheduler: options.scheduler });
+  const context = stackContext(network, {
+    counters,
+    scheduler: options.scheduler,
+    offload: options.offload ?? true,
+  });
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   const subscription = runStack(

@@ -16,11 +16,16 @@ export interface StackContext {
   readonly scheduler: SchedulerLike;
   readonly gatewayMac: Mac;
   readonly dnsMac: Mac;
+  /**
+   * The tap speaks virtio-net headers: frames to the guest may leave their
+   * transport checksum partial and be TCP super-frames (streams/offload.ts).
+   */
+  readonly offload: boolean;
 }
 
 export function stackContext(
   config: NetworkConfig,
-  options: { counters?: Counters; scheduler?: SchedulerLike; log?: Logger } = {},
+  options: { counters?: Counters; scheduler?: SchedulerLike; log?: Logger; offload?: boolean } = {},
 ): StackContext {
   return {
     config,
@@ -29,6 +34,7 @@ export function stackContext(
     scheduler: options.scheduler ?? asyncScheduler,
     gatewayMac: specialMac(config.gateway),
     dnsMac: specialMac(config.dns),
+    offload: options.offload ?? false,
   };
 }
 

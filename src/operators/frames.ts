@@ -12,16 +12,19 @@ import {
   type Ipv4Packet,
   type Ipv4Repr,
 } from '../protocols/ipv4.js';
+import { headedFrame } from '../streams/offload.js';
 import type { StackContext } from './context.js';
 
 export const IPV4_PAYLOAD_OFFSET = ETH_HEADER_LENGTH + IPV4_MIN_HEADER;
 
 /**
  * A frame with Ethernet and IPv4 headers written; the IPv4 payload starts
- * at IPV4_PAYLOAD_OFFSET and is `repr.payloadLength` bytes long.
+ * at IPV4_PAYLOAD_OFFSET and is `repr.payloadLength` bytes long. `headed`
+ * leaves room for a virtio-net header before it (streams/offload.ts).
  */
-export function ipv4Frame(dstMac: Uint8Array, srcMac: Mac, repr: Ipv4Repr): Buffer {
-  const frame = Buffer.allocUnsafe(IPV4_PAYLOAD_OFFSET + repr.payloadLength);
+export function ipv4Frame(dstMac: Uint8Array, srcMac: Mac, repr: Ipv4Repr, headed = false): Buffer {
+  const length = IPV4_PAYLOAD_OFFSET + repr.payloadLength;
+  const frame = headed ? headedFrame(length) : Buffer.allocUnsafe(length);
   writeEthernet(frame, 0, dstMac, srcMac, EtherType.IPv4);
   writeIpv4Header(frame, ETH_HEADER_LENGTH, repr);
   return frame;

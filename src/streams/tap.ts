@@ -20,6 +20,7 @@
  */
 import { Observable, Subject, share } from 'rxjs';
 import { native, type NativePoller, type OpenTapRequest } from '../native.js';
+import { VNET_HDR_LENGTH, headedFrames, trustedChecksum } from './offload.js';
 
 const READABLE = 1;
 const WRITABLE = 2;
@@ -67,6 +68,7 @@ export class TapDevice {
   private flushScheduled = false;
   private waitingWritable = false;
   private readonly writeStatus = new Int32Array(2);
+  private headed = new Uint8Array(64);
   private isClosed = false;
 
   /** Wraps an open non-blocking tap fd. `maxFrame` bounds one read. */
@@ -96,7 +98,7 @@ export class TapDevice {
   /** Opens a tap inside a namespace (see native/netns.cc). */
   static open(request: OpenTapRequest, maxFrame: number): TapDevice {
     const fd = native().openTap(request);
-    return new TapDevice(fd, maxFrame, request.vnetHdr ? 10 : 0);
+    return new TapDevice(fd, maxFrame, request.vnetHdr ? VNET_HDR_LENGTH : 0);
   }
 
   /** Queues a frame for the guest; false means "above high water, pause". */
@@ -166,6 +168,8 @@ export class TapDevice {
     for (let i = 0; i < n; i++) {
       const len = this.lengths[i]!;
       const frame = this.pool.subarray(off + skip, off + len);
+      // NEEDS_CSUM or DATA_VALID: the checksum is the kernel's business.
+      if (skip > 0 && (this.pool[off]! & 3) !== 0) trustedChecksum.add(frame);
       off += len;
       this.stats.framesIn++;
       this.stats.bytesIn += len - skip;
@@ -174,11 +178,18 @@ export class TapDevice {
     this.poolOffset = off;
   }
 
+  /** headed[i] = 1 where queue[i] carries its own virtio-net header. */
+  private markHeaded(queue: Buffer[]): void {
+    if (this.headed.length < queue.length) this.headed = new Uint8Array(queue.length * 2);
+    for (let i = 0; i < queue.length; i++) this.headed[i] = headedFrames.has(queue[i]!) ? 1 : 0;
+  }
+
   private flush(): void {
     this.flushScheduled = false;
     if (this.isClosed || this.queue.length === 0) return;
     const queue = this.queue;
     const before = this.writeStatus[0]!;
+    if (this.headerLength > 0) this.markHeaded(queue);
     const done = native().writeFrames(
       this.fd,
       queue,
@@ -186,6 +197,7 @@ export class TapDevice {
       queue.length,
       this.writeStatus,
       this.headerLength,
+      this.headed,
     );
     this.stats.writeErrors += this.writeStatus[0]! - before;
     for (let i = 0; i < done; i++) {

@@ -123,6 +123,12 @@ export interface TcpConfig {
   timeWaitMs?: number;
   /** Challenge ACKs per second at most (RFC 5961 section 7; default 10). */
   challengeAckLimit?: number;
+  /**
+   * Payload bytes one new-data segment may carry when the link below cuts
+   * segments to the MSS itself (virtio-net GSO); 0 (default) means the MSS.
+   * The MSS still governs retransmissions and every window rule.
+   */
+  gsoBytes?: number;
 }
 
 export type TcpFreeReason =
@@ -210,6 +216,7 @@ export class TcpEndpoint {
       initialRto: c.initialRto,
       minRto: c.minRto,
       maxRto: c.maxRto,
+      gsoBytes: c.gsoBytes,
     });
     this.rcv = new Receiver({
       bufferSize: c.receiveBufferSize,
@@ -963,5 +970,6 @@ function withDefaults(c: TcpConfig): Required<TcpConfig> {
     ackOnPush: c.ackOnPush ?? true,
     timeWaitMs: c.timeWaitMs ?? 1000,
     challengeAckLimit: c.challengeAckLimit ?? 10,
+    gsoBytes: c.gsoBytes ?? 0,
   };
 }

@@ -449,12 +449,18 @@ function flagsOf(r: TcpRepr): number {
  * the pseudo-header partial sum for `encodedLength(r)` bytes. Returns the
  * offset just past the segment. Throws RangeError if `buf` is too small or
  * `r` needs more than 40 bytes of options (a caller bug, not bad input).
+ *
+ * With `partial`, the checksum field gets only the folded pseudo-header
+ * sum, uncomplemented, and the bytes are not summed: the form a device
+ * that finishes checksums expects (virtio-net NEEDS_CSUM, Linux
+ * CHECKSUM_PARTIAL).
  */
 export function encodeTcpSegment(
   buf: Uint8Array,
   offset: number,
   r: TcpRepr,
   pseudoSum: number,
+  partial = false,
 ): number {
   const optLength = tcpOptionsLength(r);
   const headerLength = TCP_HEADER_LENGTH + optLength;
@@ -475,7 +481,10 @@ export function encodeTcpSegment(
   writeOptions(buf, offset + TCP_HEADER_LENGTH, r);
   buf.set(r.payload, offset + headerLength);
 
-  write16(buf, offset + CHECKSUM, finish(sum(buf, offset, length, pseudoSum)));
+  const checksum = partial
+    ? ~finish(pseudoSum) & 0xffff
+    : finish(sum(buf, offset, length, pseudoSum));
+  write16(buf, offset + CHECKSUM, checksum);
   return offset + length;
 }
 

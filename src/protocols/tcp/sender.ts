@@ -36,6 +36,8 @@ export interface SenderOptions {
   initialRto: number;
   minRto: number;
   maxRto: number;
+  /** Largest new-data segment when the link does segmentation (0: the MSS). */
+  gsoBytes?: number;
 }
 
 /** What an ACK did, as bits for the endpoint. */
@@ -173,10 +175,16 @@ export class Sender {
     return false;
   }
 
+  /** New data per segment: the MSS, or whole MSS multiples under GSO. */
+  private segmentBytes(): number {
+    const gso = this.o.gsoBytes ?? 0;
+    return gso > this.mss ? gso - (gso % this.mss) : this.mss;
+  }
+
   private prepareData(unsent: number): boolean {
     const wnd = seqDiff(this.edge, this.sndNxt);
     const cwndRoom = this.cwnd - seqDiff(this.sndNxt, this.sndUna);
-    const len = Math.min(unsent, this.mss, wnd, cwndRoom);
+    const len = Math.min(unsent, this.segmentBytes(), wnd, cwndRoom);
     if (len <= 0) return false;
     const inFlight = this.sndNxt !== this.sndUna;
     if (len < this.mss && len < unsent && inFlight && len < this.maxSndWnd / 2) return false;
