@@ -1,26 +1,34 @@
 /**
  * The send buffer: bytes the application handed us that the peer has not
- * acknowledged yet, acknowledged or not yet sent. A ring that grows on
- * demand (so an idle connection holds no memory) and is dropped again when
- * it empties.
+ * acknowledged yet, acknowledged or not yet sent.
  *
- * Application data is copied in once; segments are views over the ring
- * (`view` never crosses the ring's end, so a segment is cut short once per
- * lap, which costs one short segment per few MB). A view is valid until
- * the next `append`: the glue encodes a segment before returning from the
- * sink call, so nothing outlives that.
+ * It holds the application's chunks by reference, never copying them in:
+ * the caller gives up a chunk when it appends it (host socket reads are
+ * fresh buffers, so the glue has nothing to copy). A segment is a view of
+ * one chunk, cut at the chunk's end where the chunk is long; where short
+ * chunks follow each other they are gathered into a scratch buffer, so
+ * small application writes still leave as full segments. A view is valid until
+ * the next call on the buffer: the glue encodes a segment before returning
+ * from the sink call, so nothing outlives that.
  *
  * Positions are absolute stream offsets (plain numbers, exact to 2^53), so
  * the sender maps a sequence number to a position with one subtraction.
  */
 
-/** A ring is never allocated smaller than this. */
-const MIN_RING = 16 * 1024;
+const EMPTY = new Uint8Array(0);
+
+/** A chunk tail shorter than this is copied together with what follows. */
+const GATHER_BELOW = 8192;
 
 export class SendBuffer {
-  private ring: Uint8Array | undefined;
-  /** Ring index of the byte at `start`. */
-  private head = 0;
+  /** Chunks in stream order; those before `first` are released. */
+  private chunks: Uint8Array[] = [];
+  /** Absolute position of each chunk's first byte. */
+  private starts: number[] = [];
+  private first = 0;
+  /** Index of the chunk the last `view` found: sends move forward. */
+  private cursor = 0;
+  private scratch = EMPTY;
   /** Bytes held. */
   length = 0;
   /** Absolute position of the first byte held. */
@@ -31,34 +39,30 @@ export class SendBuffer {
     return this.start + this.length;
   }
 
-  /** The ring's size (0 when none is allocated). */
-  get capacity(): number {
-    return this.ring ? this.ring.length : 0;
-  }
-
-  /** Copies `data` in after the last byte. */
+  /** Takes `data` after the last byte (by reference: do not modify it). */
   append(data: Uint8Array): void {
     const n = data.length;
     if (n === 0) return;
-    this.reserve(this.length + n);
-    const ring = this.ring!;
-    const at = (this.head + this.length) % ring.length;
-    const first = Math.min(n, ring.length - at);
-    ring.set(first === n ? data : data.subarray(0, first), at);
-    if (first < n) ring.set(data.subarray(first), 0);
+    this.chunks.push(data);
+    this.starts.push(this.end);
     this.length += n;
   }
 
   /**
    * A view of at most `max` bytes from absolute position `pos`
-   * (start <= pos < end); shorter where the ring wraps.
+   * (start <= pos < end). It stops at the end of a chunk that still has
+   * GATHER_BELOW bytes or more from `pos`; shorter tails are gathered with
+   * what follows, so segments are never needlessly small.
    */
   view(pos: number, max: number): Uint8Array {
-    const ring = this.ring!;
-    const off = pos - this.start;
-    const at = (this.head + off) % ring.length;
-    const n = Math.min(max, this.length - off, ring.length - at);
-    return ring.subarray(at, at + n);
+    const i = this.find(pos);
+    const chunk = this.chunks[i]!;
+    const at = pos - this.starts[i]!;
+    const want = Math.min(max, this.end - pos);
+    const here = chunk.length - at;
+    if (here >= want) return chunk.subarray(at, at + want);
+    if (here >= GATHER_BELOW) return chunk.subarray(at);
+    return this.gather(i, at, want);
   }
 
   /** Forgets the first `n` bytes (acknowledged by the peer). */
@@ -66,27 +70,49 @@ export class SendBuffer {
     if (n <= 0) return;
     this.start += n;
     this.length -= n;
+    const chunks = this.chunks;
+    while (this.first < chunks.length) {
+      const c = chunks[this.first]!;
+      if (this.starts[this.first]! + c.length > this.start) break;
+      chunks[this.first++] = EMPTY;
+    }
     if (this.length === 0) {
-      this.head = 0;
-      this.ring = undefined;
-    } else {
-      this.head = (this.head + n) % this.ring!.length;
+      this.chunks = [];
+      this.starts = [];
+      this.first = 0;
+      this.cursor = 0;
+      this.scratch = EMPTY;
+    } else if (this.first > 64 && this.first * 2 > chunks.length) {
+      this.chunks = chunks.slice(this.first);
+      this.starts = this.starts.slice(this.first);
+      this.cursor = Math.max(0, this.cursor - this.first);
+      this.first = 0;
     }
   }
 
-  /** Grows the ring to hold `need` bytes, keeping the data in order. */
-  private reserve(need: number): void {
-    const old = this.ring;
-    if (old && old.length >= need) return;
-    let size = Math.max(MIN_RING, old ? old.length * 2 : 0);
-    while (size < need) size *= 2;
-    const ring = new Uint8Array(size);
-    if (old && this.length > 0) {
-      const first = Math.min(this.length, old.length - this.head);
-      ring.set(old.subarray(this.head, this.head + first), 0);
-      if (first < this.length) ring.set(old.subarray(0, this.length - first), first);
+  /** The index of the chunk holding absolute position `pos`. */
+  private find(pos: number): number {
+    const starts = this.starts;
+    let i = Math.max(this.cursor, this.first);
+    if (i >= starts.length || starts[i]! > pos) i = this.first;
+    while (i + 1 < starts.length && starts[i + 1]! <= pos) i++;
+    this.cursor = i;
+    return i;
+  }
+
+  /** Copies `want` bytes from chunk `i` at `at` onwards into the scratch. */
+  private gather(i: number, at: number, want: number): Uint8Array {
+    if (this.scratch.length < want) this.scratch = new Uint8Array(Math.max(want, 2048));
+    const out = this.scratch;
+    let filled = 0;
+    let offset = at;
+    for (let k = i; filled < want; k++) {
+      const c = this.chunks[k]!;
+      const n = Math.min(c.length - offset, want - filled);
+      out.set(offset === 0 && n === c.length ? c : c.subarray(offset, offset + n), filled);
+      filled += n;
+      offset = 0;
     }
-    this.ring = ring;
-    this.head = 0;
+    return out.subarray(0, want);
   }
 }
