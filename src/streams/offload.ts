@@ -30,9 +30,31 @@ export const trustedChecksum = new WeakSet<Uint8Array>();
 /** Frames preceded by their own virtio-net header in their buffer. */
 export const headedFrames = new WeakSet<Uint8Array>();
 
+/**
+ * Frames to the guest are carved from 2 MiB slabs: one ArrayBuffer per few
+ * dozen super-frames instead of one each, which is most of what the
+ * garbage collector would otherwise do on a bulk transfer. A slab lives as
+ * long as any frame cut from it.
+ */
+const SLAB_SIZE = 2 << 20;
+let slab = Buffer.allocUnsafe(0);
+let slabUsed = 0;
+
 /** A frame of `length` bytes with room for its header before it. */
 export function headedFrame(length: number): Buffer {
-  const frame = Buffer.allocUnsafe(VNET_HDR_LENGTH + length).subarray(VNET_HDR_LENGTH);
+  const need = (VNET_HDR_LENGTH + length + 7) & ~7;
+  if (need > SLAB_SIZE / 8) {
+    const own = Buffer.allocUnsafe(VNET_HDR_LENGTH + length).subarray(VNET_HDR_LENGTH);
+    headedFrames.add(own);
+    return own;
+  }
+  if (slabUsed + need > slab.length) {
+    slab = Buffer.allocUnsafe(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const at = slabUsed + VNET_HDR_LENGTH;
+  slabUsed += need;
+  const frame = slab.subarray(at, at + length);
   headedFrames.add(frame);
   return frame;
 }
