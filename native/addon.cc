@@ -1,4 +1,4 @@
-// Module entry: registers the functions of netns.cc and frames.cc.
+// Module entry: registers the functions of netns.cc, frames.cc and ping.cc.
 #include "rxslirp.h"
 
 namespace {
@@ -8,6 +8,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readFrames", Napi::Function::New(env, rxslirp::ReadFrames, "readFrames"));
   exports.Set("writeFrames", Napi::Function::New(env, rxslirp::WriteFrames, "writeFrames"));
   exports.Set("closeFd", Napi::Function::New(env, rxslirp::CloseFd, "closeFd"));
+  exports.Set("pingOpen", Napi::Function::New(env, rxslirp::PingOpen, "pingOpen"));
+  exports.Set("pingSend", Napi::Function::New(env, rxslirp::PingSend, "pingSend"));
+  exports.Set("pingReceive", Napi::Function::New(env, rxslirp::PingReceive, "pingReceive"));
   return rxslirp::InitPoller(env, exports);
 }
 

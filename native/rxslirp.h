@@ -12,6 +12,9 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info);
 Napi::Value ReadFrames(const Napi::CallbackInfo& info);
 Napi::Value WriteFrames(const Napi::CallbackInfo& info);
 Napi::Value CloseFd(const Napi::CallbackInfo& info);
+Napi::Value PingOpen(const Napi::CallbackInfo& info);
+Napi::Value PingSend(const Napi::CallbackInfo& info);
+Napi::Value PingReceive(const Napi::CallbackInfo& info);
 Napi::Object InitPoller(Napi::Env env, Napi::Object exports);
 
 }  // namespace rxslirp

@@ -46,6 +46,25 @@ export interface NativeAddon {
     headed?: Uint8Array,
   ): number;
   closeFd(fd: number): number;
+  /** A non-blocking ping socket (native/ping.cc): fd, or -errno (-EACCES: group range). */
+  pingOpen(family: 4 | 6): number;
+  /** Sends one echo request; ttl 1..255 for this datagram, 0 for the default. Bytes or -errno. */
+  pingSend(
+    fd: number,
+    family: 4 | 6,
+    address: Uint8Array,
+    message: Uint8Array,
+    ttl: number,
+  ): number;
+  /** Reads errors, then replies: count (records of 8 in meta, 16-byte addresses) or -errno. */
+  pingReceive(
+    fd: number,
+    buf: Uint8Array,
+    offset: number,
+    meta: Int32Array,
+    addresses: Uint8Array,
+    maxMessage: number,
+  ): number;
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
 }
 
