@@ -1,0 +1,286 @@
+/**
+ * The TCP NAT glue with a fake host on a virtual clock: the order of the
+ * handshake (host connect first), refusal and unreachability, data and
+ * flow control both ways, half-close, resets, the flow limit, and the
+ * freeing of every flow.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { networkConfig } from '../../src/config.js';
+import { tcpNat, type TcpNatHandle } from '../../src/operators/tcp.js';
+import { pseudoSumV4 } from '../../src/protocols/checksum.js';
+import { ETH_HEADER_LENGTH, EtherType, writeEthernet } from '../../src/protocols/ethernet.js';
+import { IpProtocol, writeIpv4Header, type Ipv4Packet } from '../../src/protocols/ipv4.js';
+import { Icmpv4Message } from '../../src/protocols/icmpv4.js';
+import {
+  TcpControl,
+  TcpSegment,
+  encodeTcpSegment,
+  encodedLength,
+  type TcpRepr,
+} from '../../src/protocols/tcp/segment.js';
+import { seq, type Seq } from '../../src/protocols/tcp/seq.js';
+import type { HostTcpConnector, HostTcpEvents, HostTcpTarget } from '../../src/streams/host-tcp.js';
+import { GATEWAY, GATEWAY_MAC, GUEST_IP, GUEST_MAC, ipOf, pattern, rig } from './guest-frames.js';
+
+const GUEST_PORT = 40000;
+const EMPTY = new Uint8Array(0);
+
+interface FakeTcp {
+  target: HostTcpTarget;
+  events: HostTcpEvents;
+  written: Buffer[];
+  pending: (() => void)[];
+  ended: boolean;
+  paused: boolean;
+  reset: boolean;
+  destroyed: boolean;
+}
+
+function fakeHost(autoAck = true): { connect: HostTcpConnector; sockets: FakeTcp[] } {
+  const sockets: FakeTcp[] = [];
+  const connect: HostTcpConnector = (target, events) => {
+    const s: FakeTcp = {
+      target,
+      events,
+      written: [],
+      pending: [],
+      ended: false,
+      paused: false,
+      reset: false,
+      destroyed: false,
+    };
+    sockets.push(s);
+    return {
+      write: (bytes, written) => {
+        s.written.push(Buffer.from(bytes));
+        if (autoAck) written();
+        else s.pending.push(written);
+      },
+      end: () => void (s.ended = true),
+      pause: () => void (s.paused = true),
+      resume: () => void (s.paused = false),
+      reset: () => void (s.reset = true),
+      destroy: () => void (s.destroyed = true),
+    };
+  };
+  return { connect, sockets };
+}
+
+function guestSegment(r: Partial<TcpRepr> & { seq: Seq }, dst = GATEWAY, port = 80): Ipv4Packet {
+  const repr: TcpRepr = {
+    srcPort: GUEST_PORT,
+    dstPort: port,
+    ack: undefined,
+    control: TcpControl.None,
+    push: false,
+    window: 65535,
+    payload: EMPTY,
+    ...r,
+  };
+  const length = encodedLength(repr);
+  const frame = Buffer.alloc(ETH_HEADER_LENGTH + 20 + length);
+  writeEthernet(frame, 0, GATEWAY_MAC, GUEST_MAC, EtherType.IPv4);
+  writeIpv4Header(frame, ETH_HEADER_LENGTH, {
+    src: GUEST_IP,
+    dst,
+    protocol: IpProtocol.TCP,
+    payloadLength: length,
+  });
+  encodeTcpSegment(frame, 34, repr, pseudoSumV4(GUEST_IP, dst, IpProtocol.TCP, length));
+  return ipOf(frame);
+}
+
+/** Parses a frame to the guest as TCP, checking its checksum. */
+function tcpOf(frame: Buffer): TcpSegment {
+  const ip = ipOf(frame);
+  assert.equal(ip.protocol, IpProtocol.TCP);
+  const sum = pseudoSumV4(ip.src, ip.dst, IpProtocol.TCP, ip.payloadLength);
+  return TcpSegment.parse(frame, ip.payloadOffset, ip.payloadLength, sum);
+}
+
+function setup(
+  options: { maxFlows?: number; autoAck?: boolean; loopback?: boolean; rcvBuf?: number } = {},
+) {
+  const host = fakeHost(options.autoAck ?? true);
+  let handle: TcpNatHandle | undefined;
+  const config = networkConfig(undefined, undefined, {
+    disableHostLoopback: options.loopback === false,
+  });
+  const r = rig<Ipv4Packet, Buffer>(
+    (ctx) =>
+      tcpNat(
+        ctx,
+        {
+          connector: host.connect,
+          maxFlows: options.maxFlows,
+          endpoint: { receiveBufferSize: options.rcvBuf },
+        },
+        (h) => (handle = h),
+      ),
+    config,
+  );
+  return { ...r, host, flows: () => handle!.flows };
+}
+
+/** SYN from the guest, host accepts, SYN-ACK, ACK: an established flow. */
+function establish(t: ReturnType<typeof setup>, iss = 1000) {
+  t.input.next(guestSegment({ seq: seq(iss), control: TcpControl.Syn, mss: 1460 }));
+  const socket = t.host.sockets.at(-1)!;
+  socket.events.connected();
+  const synAck = tcpOf(t.out.at(-1)!);
+  const ourIss = synAck.seq;
+  t.input.next(guestSegment({ seq: seq(iss + 1), ack: seq(ourIss + 1) }));
+  return { socket, ourIss, guestNxt: iss + 1 };
+}
+
+test('the SYN-ACK waits for the host connect, which goes to 127.0.0.1', () => {
+  const t = setup();
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn, mss: 1460 }));
+  assert.equal(t.out.length, 0, 'nothing before the host accepts');
+  assert.deepEqual(t.host.sockets[0]!.target, { host: '127.0.0.1', port: 80 });
+
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn, mss: 1460 }));
+  assert.equal(t.host.sockets.length, 1, 'a retransmitted SYN opens no second socket');
+  assert.equal(t.out.length, 0);
+
+  t.host.sockets[0]!.events.connected();
+  const synAck = tcpOf(t.out[0]!);
+  assert.equal(synAck.control, TcpControl.Syn);
+  assert.equal(synAck.ack, 1001);
+  assert.equal(ipOf(t.out[0]!).src, GATEWAY);
+});
+
+test('a refused host connect becomes RST|ACK and frees the flow', () => {
+  const t = setup();
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }));
+  t.host.sockets[0]!.events.error('ECONNREFUSED');
+  const rst = tcpOf(t.out[0]!);
+  assert.equal(rst.control, TcpControl.Rst);
+  assert.equal(rst.ack, 1001);
+  assert.equal(t.flows(), 0);
+  assert.equal(t.counter('tcp.freed.refused'), 1);
+});
+
+test('an unreachable host becomes ICMP host unreachable quoting the SYN', () => {
+  const t = setup();
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0xc6336402));
+  assert.equal(t.host.sockets[0]!.target.host, '198.51.100.2');
+  t.host.sockets[0]!.events.error('EHOSTUNREACH');
+  const ip = ipOf(t.out[0]!);
+  assert.equal(ip.protocol, IpProtocol.ICMP);
+  const icmp = Icmpv4Message.parse(ip.buf, ip.payloadOffset, ip.payloadLength);
+  assert.equal(icmp.type, 3);
+  assert.equal(icmp.code, 1);
+  assert.equal(t.flows(), 0);
+});
+
+test('--disable-host-loopback: the gateway is a net unreachable, no socket opened', () => {
+  const t = setup({ loopback: false });
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }));
+  assert.equal(t.host.sockets.length, 0);
+  const ip = ipOf(t.out[0]!);
+  const icmp = Icmpv4Message.parse(ip.buf, ip.payloadOffset, ip.payloadLength);
+  assert.deepEqual([icmp.type, icmp.code], [3, 0]);
+});
+
+test('data both ways, with the host paused while the send buffer is full', () => {
+  const t = setup();
+  const { socket, ourIss } = establish(t);
+  const payload = pattern(3000);
+  t.input.next(guestSegment({ seq: seq(1001), ack: seq(ourIss + 1), payload, push: true }));
+  assert.deepEqual(Buffer.concat(socket.written), payload);
+
+  t.out.length = 0;
+  socket.events.data(pattern(5 * 1024 * 1024, 3));
+  assert.equal(socket.paused, true, 'over the 4 MiB send buffer: paused');
+  const first = tcpOf(t.out[0]!);
+  assert.equal(first.seq, ourIss + 1);
+  assert.deepEqual(Buffer.from(first.payload), pattern(5 * 1024 * 1024, 3).subarray(0, 1460));
+
+  // The guest acknowledges everything sent so far, and opens its window.
+  let acked = ourIss + 1;
+  for (let round = 0; round < 2000 && socket.paused; round++) {
+    const last = tcpOf(t.out.at(-1)!);
+    acked = last.seq + last.payload.length;
+    t.input.next(guestSegment({ seq: seq(1001 + 3000), ack: seq(acked), window: 65535 }));
+  }
+  assert.equal(socket.paused, false, 'resumed once ACKs freed room');
+});
+
+test('half-close: guest FIN ends the host write side, host data still flows', () => {
+  const t = setup();
+  const { socket, ourIss } = establish(t);
+  t.input.next(guestSegment({ seq: seq(1001), ack: seq(ourIss + 1), control: TcpControl.Fin }));
+  assert.equal(socket.ended, true);
+  t.out.length = 0;
+  socket.events.data(Buffer.from('reply after your FIN'));
+  const seg = tcpOf(t.out.at(-1)!);
+  assert.equal(Buffer.from(seg.payload).toString(), 'reply after your FIN');
+  assert.equal(seg.ack, 1002, 'our ACK covers the guest FIN');
+
+  socket.events.end();
+  const fin = tcpOf(t.out.at(-1)!);
+  assert.equal(fin.control, TcpControl.Fin);
+  t.input.next(guestSegment({ seq: seq(1002), ack: seq(fin.seq + 1) }));
+  assert.equal(t.flows(), 0, 'both FINs acknowledged: freed');
+  assert.equal(t.counter('tcp.freed.closed'), 1);
+});
+
+test('a guest RST resets the host socket; a host error resets the guest', () => {
+  const t = setup();
+  const a = establish(t);
+  t.input.next(guestSegment({ seq: seq(1001), control: TcpControl.Rst }));
+  assert.equal(a.socket.reset, true);
+  assert.equal(t.flows(), 0);
+
+  const b = establish(t, 5000);
+  t.out.length = 0;
+  b.socket.events.error('ECONNRESET');
+  assert.equal(tcpOf(t.out[0]!).control, TcpControl.Rst);
+  assert.equal(b.socket.destroyed, true);
+  assert.equal(t.flows(), 0);
+});
+
+test('a segment for no flow gets a RST; past the flow limit a SYN gets one too', () => {
+  const t = setup({ maxFlows: 1 });
+  t.input.next(guestSegment({ seq: seq(1), ack: seq(77) }));
+  const rst = tcpOf(t.out[0]!);
+  assert.equal(rst.control, TcpControl.Rst);
+  assert.equal(rst.seq, 77);
+
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, GATEWAY, 80));
+  t.input.next(guestSegment({ seq: seq(2000), control: TcpControl.Syn }, GATEWAY, 81));
+  assert.equal(t.host.sockets.length, 1);
+  assert.equal(tcpOf(t.out.at(-1)!).control, TcpControl.Rst);
+  assert.equal(t.counter('tcp.flow-limit'), 1);
+});
+
+test('the guest window follows what the host socket has absorbed', () => {
+  const t = setup({ autoAck: false, rcvBuf: 32768 });
+  const { socket, ourIss } = establish(t);
+  const chunk = pattern(1460);
+  let s = 1001;
+  for (let i = 0; i < 20; i++) {
+    t.input.next(guestSegment({ seq: seq(s), ack: seq(ourIss + 1), payload: chunk }));
+    s += chunk.length;
+  }
+  const before = tcpOf(t.out.at(-1)!).window;
+  for (const done of socket.pending.splice(0)) done();
+  t.advanceTo(1000);
+  const after = tcpOf(t.out.at(-1)!).window;
+  assert.ok(before < 4096, `window shrank while the host held the bytes: ${before}`);
+  // A window update goes out once the window can reopen past half the
+  // buffer (receiver-side silly window avoidance, RFC 1122 4.2.3.3).
+  assert.ok(after >= 16384, `window reopened once the host took them: ${after}`);
+});
+
+test('an unacknowledged SYN-ACK is retransmitted on the virtual clock', () => {
+  const t = setup();
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }));
+  t.host.sockets[0]!.events.connected();
+  assert.equal(t.out.length, 1);
+  t.advanceTo(1500);
+  assert.ok(t.out.length >= 2, 'retransmitted after the initial RTO');
+  assert.equal(tcpOf(t.out[1]!).control, TcpControl.Syn);
+});
