@@ -56,7 +56,11 @@ export const netConnector: HostTcpConnector = (target, events) => {
   socket.on('close', () => events.closed());
   return {
     write: (bytes, written) => {
-      socket.write(bytes, () => written());
+      // A view into a tap read pool keeps the whole pool alive while it
+      // waits: copy it when it would wait (the socket already has a
+      // backlog); otherwise the kernel takes it at once, uncopied.
+      const chunk = socket.writableLength > 0 ? Buffer.from(bytes) : bytes;
+      socket.write(chunk, () => written());
     },
     end: () => {
       socket.end();
