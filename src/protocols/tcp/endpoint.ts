@@ -71,8 +71,9 @@
  * ## Not done (said plainly)
  *
  * - No SACK: we neither offer SACK-permitted nor use SACK blocks.
- * - No keepalive, and no FIN-WAIT-2 timeout: an idle connection whose peer
- *   vanished stays until the glue aborts it.
+ * - Keepalive is off by default (RFC 1122); without it, and with no
+ *   FIN-WAIT-2 timeout, an idle connection whose peer vanished stays until
+ *   the glue aborts it. With `keepaliveIdleMs` set, it is found and freed.
  * - Urgent data (URG) is delivered inline as ordinary data.
  * - Segments without timestamps after timestamps were negotiated are
  *   accepted (RFC 7323 says they SHOULD be dropped; Linux accepts too).
@@ -84,7 +85,7 @@ import { Receiver, RcvResult, type ReceiverOutput } from './receiver.js';
 import { AckResult, Sender } from './sender.js';
 import { mssFromMtu, negotiate, peerSynOf, windowShiftFor, type PeerSyn } from './handshake.js';
 import { TcpControl, resetFor, type TcpRepr, type TcpSegment } from './segment.js';
-import { seq, seqAdd, seqGt, seqLe, seqLt, type Seq } from './seq.js';
+import { seq, seqAdd, seqGt, seqLe, seqLt, seqMax, seqMin, type Seq } from './seq.js';
 
 export { TcpState, tcpStateName };
 
@@ -123,6 +124,15 @@ export interface TcpConfig {
   timeWaitMs?: number;
   /** Challenge ACKs per second at most (RFC 5961 section 7; default 10). */
   challengeAckLimit?: number;
+  /**
+   * Keepalive (RFC 1122 4.2.3.6), off unless set: after this long without
+   * hearing from the peer, with nothing outstanding, probe it.
+   */
+  keepaliveIdleMs?: number;
+  /** Between unanswered probes (default 75 s). */
+  keepaliveIntervalMs?: number;
+  /** Unanswered probes before giving up with freed('timeout') (default 9). */
+  keepaliveProbes?: number;
   /**
    * Payload bytes one new-data segment may carry when the link below cuts
    * segments to the MSS itself (virtio-net GSO); 0 (default) means the MSS.
@@ -164,6 +174,7 @@ export interface TcpStats {
   outOfWindow: number;
   pawsDropped: number;
   outOfOrder: number;
+  keepalives: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -185,6 +196,9 @@ export class TcpEndpoint {
   private synRetransmitted = false;
   private synSentAt = 0;
   private timeWaitDeadline = Infinity;
+  private keepaliveDeadline = Infinity;
+  private lastHeard = 0;
+  private probesUnanswered = 0;
   private roomLow = false;
   private challenges = 0;
   private challengeSince = -Infinity;
@@ -201,6 +215,7 @@ export class TcpEndpoint {
     outOfWindow: 0,
     pawsDropped: 0,
     outOfOrder: 0,
+    keepalives: 0,
   };
 
   constructor(
@@ -342,6 +357,7 @@ export class TcpEndpoint {
       this.snd.persistDeadline,
       this.rcv.delackDeadline,
       this.timeWaitDeadline,
+      this.keepaliveDeadline,
     );
     return d === Infinity ? undefined : d;
   }
@@ -352,6 +368,8 @@ export class TcpEndpoint {
   receive(seg: TcpSegment, now: number): void {
     if (this.freedReason !== undefined) return;
     this.stats.segmentsIn++;
+    this.lastHeard = now;
+    this.probesUnanswered = 0;
     this.depth++;
     try {
       this.dispatch(seg, now);
@@ -483,6 +501,7 @@ export class TcpEndpoint {
       }
       if (this.snd.rtoDeadline <= now) this.onRetransmitTimer(now);
       if (this.freedReason === undefined && this.snd.persistDeadline <= now) this.onPersist(now);
+      if (this.freedReason === undefined && this.keepaliveDeadline <= now) this.onKeepalive(now);
       if (this.rcv.delackDeadline <= now) {
         this.rcv.delackDeadline = Infinity;
         this.rcv.ackNow = true;
@@ -749,6 +768,7 @@ export class TcpEndpoint {
     }
     snd.onTimeout();
     snd.rtoDeadline = now + snd.rtt.rto;
+    if (this.tsOn) snd.echoFloor = this.tsNow(now);
     if (snd.prepareRetransmit()) this.emitPrepared(now);
   }
 
@@ -757,6 +777,40 @@ export class TcpEndpoint {
     if (!this.snd.prepareProbe()) return;
     this.stats.probes++;
     this.emitPrepared(now);
+  }
+
+  /** A keepalive probe: SEQ = SND.NXT - 1, which the peer must answer. */
+  private onKeepalive(now: number): void {
+    this.keepaliveDeadline = Infinity;
+    if (this.probesUnanswered >= this.cfg.keepaliveProbes) {
+      this.sendRst(this.snd.sndMax, this.rcv.rcvNxt);
+      this.free('timeout');
+      return;
+    }
+    this.probesUnanswered++;
+    this.stats.keepalives++;
+    const tx = this.fillAck(now, seqAdd(this.snd.sndNxt, -1));
+    tx.control = TcpControl.None;
+    tx.push = false;
+    tx.payload = EMPTY;
+    this.flush();
+  }
+
+  /** Keepalive runs only when idle: no data outstanding or waiting. */
+  private armKeepalive(): void {
+    const idle = this.cfg.keepaliveIdleMs;
+    const st = this.st;
+    const open =
+      st === TcpState.Established ||
+      st === TcpState.FinWait1 ||
+      st === TcpState.FinWait2 ||
+      st === TcpState.CloseWait;
+    if (idle <= 0 || !open || this.snd.sndMax !== this.snd.sndUna || this.snd.unsent > 0) {
+      this.keepaliveDeadline = Infinity;
+      return;
+    }
+    const n = this.probesUnanswered;
+    this.keepaliveDeadline = this.lastHeard + idle + n * this.cfg.keepaliveIntervalMs;
   }
 
   // ---- Output ----
@@ -801,6 +855,7 @@ export class TcpEndpoint {
     if (this.freedReason !== undefined) return;
     if (this.rcv.ackNow) this.emitAck(now);
     snd.armPersist(now);
+    this.armKeepalive();
   }
 
   /** Our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first or again. */
@@ -852,8 +907,16 @@ export class TcpEndpoint {
     this.flush();
   }
 
+  /**
+   * A bare ACK carries SND.MAX, not SND.NXT: after a timeout SND.NXT has
+   * gone back, and a sequence number the peer has already passed would make
+   * it answer our ACK with its own, forever (BSD does the same). Past a
+   * closed window (a probe is out) it carries the window's edge instead.
+   */
   private emitAck(now: number): void {
-    const tx = this.fillAck(now, this.snd.sndNxt);
+    const snd = this.snd;
+    const s = seqMax(snd.sndUna, seqMin(snd.sndMax, snd.edge));
+    const tx = this.fillAck(now, s);
     tx.control = TcpControl.None;
     tx.push = false;
     tx.payload = EMPTY;
@@ -942,6 +1005,7 @@ export class TcpEndpoint {
     this.snd.buf.release(this.snd.buf.length);
     this.rcv.clear();
     this.timeWaitDeadline = Infinity;
+    this.keepaliveDeadline = Infinity;
     this.setState(TcpState.Closed);
     this.sink.freed(reason);
   }
@@ -970,6 +1034,9 @@ function withDefaults(c: TcpConfig): Required<TcpConfig> {
     ackOnPush: c.ackOnPush ?? true,
     timeWaitMs: c.timeWaitMs ?? 1000,
     challengeAckLimit: c.challengeAckLimit ?? 10,
+    keepaliveIdleMs: c.keepaliveIdleMs ?? 0,
+    keepaliveIntervalMs: c.keepaliveIntervalMs ?? 75_000,
+    keepaliveProbes: c.keepaliveProbes ?? 9,
     gsoBytes: c.gsoBytes ?? 0,
   };
 }

@@ -87,6 +87,11 @@ export class Sender {
   persistDeadline = Infinity;
   /** Retransmissions since the last ACK that moved anything. */
   retries = 0;
+  /**
+   * Our TSval on the last timeout retransmission: an ACK echoing anything
+   * older measures the time since an earlier send, not a round trip.
+   */
+  echoFloor: number | undefined;
   private timing = false;
   private timedSeq: Seq = seq(0);
   private timedAt = 0;
@@ -289,8 +294,12 @@ export class Sender {
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     this.retries = 0;
 
-    if (tsEcr !== undefined) this.rtt.sample(seqDiff(seq(tsNow), seq(tsEcr)));
-    else if (this.timing && seqGe(ack, this.timedSeq)) {
+    const floor = this.echoFloor;
+    if (tsEcr !== undefined) {
+      if (floor === undefined || seqGe(seq(tsEcr), seq(floor))) {
+        this.rtt.sample(seqDiff(seq(tsNow), seq(tsEcr)));
+      }
+    } else if (this.timing && seqGe(ack, this.timedSeq)) {
       this.timing = false;
       this.rtt.sample(now - this.timedAt);
     }
