@@ -9,6 +9,7 @@ import type { NetworkConfig } from './config.js';
 import type { Mac } from './protocols/address.js';
 import { stackContext, type StackContext } from './operators/context.js';
 import { slirpStack } from './operators/stack.js';
+import { nativePingSockets } from './streams/ping.js';
 import { TapDevice } from './streams/tap.js';
 import { Counters } from './util/log.js';
 
@@ -87,6 +88,7 @@ export function attach(options: AttachOptions): Slirp {
     counters,
     scheduler: options.scheduler,
     offload: options.offload ?? true,
+    pingSockets: nativePingSockets,
   });
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));

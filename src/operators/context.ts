@@ -1,12 +1,15 @@
 /**
  * What every stack operator shares: the network's addresses, the drop
  * counters, a logger, and the scheduler that is the stack's only clock
- * (tests pass a TestScheduler and run in virtual time).
+ * (tests pass a TestScheduler and run in virtual time). Host I/O comes in
+ * here too, so that tests can put fakes in its place: `pingSockets` (none
+ * by default: echo to other hosts is then counted and dropped).
  */
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import type { NetworkConfig } from '../config.js';
 import { specialMac } from '../config.js';
 import type { Mac } from '../protocols/address.js';
+import type { PingSockets } from '../streams/ping.js';
 import { Counters, logger, type Logger } from '../util/log.js';
 
 export interface StackContext {
@@ -21,11 +24,19 @@ export interface StackContext {
    * transport checksum partial and be TCP super-frames (streams/offload.ts).
    */
   readonly offload: boolean;
+  /** Host ping sockets for echo to other hosts (operators/icmp-nat.ts). */
+  readonly pingSockets?: PingSockets;
 }
 
 export function stackContext(
   config: NetworkConfig,
-  options: { counters?: Counters; scheduler?: SchedulerLike; log?: Logger; offload?: boolean } = {},
+  options: {
+    counters?: Counters;
+    scheduler?: SchedulerLike;
+    log?: Logger;
+    offload?: boolean;
+    pingSockets?: PingSockets;
+  } = {},
 ): StackContext {
   return {
     config,
@@ -35,6 +46,7 @@ export function stackContext(
     gatewayMac: specialMac(config.gateway),
     dnsMac: specialMac(config.dns),
     offload: options.offload ?? false,
+    pingSockets: options.pingSockets,
   };
 }
 

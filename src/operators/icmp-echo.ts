@@ -1,9 +1,11 @@
 /**
  * The gateway's and DNS address's own ping answer: an ICMP echo request to
  * one of the stack's addresses gets its reply straight from here (the
- * request's bytes with type 0, RFC 792). Echo requests to other hosts are
- * counted as `icmp.echo.not-local` and dropped until ping sockets land;
- * other ICMP types from the guest are counted as `icmp.unhandled-type`.
+ * request's bytes with type 0, RFC 792). In the stack, echo to other hosts
+ * goes to the ping-socket NAT instead (icmp-nat.ts, `icmpv4Route`); this
+ * operator alone, or a stack without ping sockets, counts it as
+ * `icmp.echo.not-local` and drops it. Other ICMP types from the guest are
+ * counted as `icmp.unhandled-type`.
  */
 import type { OperatorFunction } from 'rxjs';
 import { ethSource } from '../protocols/ethernet.js';

@@ -11,13 +11,13 @@ import { arpResponder } from './arp.js';
 import type { StackContext } from './context.js';
 import { ethernetDemux } from './ethernet.js';
 import { ipv4Fragmenter } from './fragments.js';
-import { icmpEchoResponder } from './icmp-echo.js';
+import { icmpv4Route } from './icmp-nat.js';
 import { ipv4Demux } from './ipv4.js';
 import { tcpNat } from './tcp.js';
 
 export function slirpStack(ctx: StackContext): OperatorFunction<Buffer, Buffer> {
   const ipv4Routes = new Map<number, OperatorFunction<Ipv4Packet, Buffer>>([
-    [IpProtocol.ICMP, icmpEchoResponder(ctx)],
+    [IpProtocol.ICMP, icmpv4Route(ctx)],
     [IpProtocol.TCP, tcpNat(ctx)],
   ]);
   return ethernetDemux(

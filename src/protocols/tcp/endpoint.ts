@@ -429,7 +429,8 @@ export class TcpEndpoint {
   }
 
   /**
-   * Queues application bytes (copied) for the peer. Returns the room left:
+   * Queues application bytes for the peer, by reference (send-buffer.ts):
+   * the caller must not modify `data` afterwards. Returns the room left:
    * at or below zero, pause the source until `sendRoom` is called.
    */
   send(data: Uint8Array, now: number): number {
