@@ -43,8 +43,10 @@ export class Receiver {
   rcvNxt: Seq = seq(0);
   /** The highest right edge advertised; we accept bytes up to it. */
   rcvAdv: Seq = seq(0);
-  /** Our window scale shift (RFC 7323), 0 unless both sides agreed. */
-  rcvWscale = 0;
+  private shift = 0;
+  private scale = 1;
+  /** The largest window the field can carry with our scale (cached: hot). */
+  private maxWindow: number;
   /** The MSS we announced: the yardstick for "a full-sized segment". */
   rcvMss = 536;
   /** Delivered to the application and not yet consumed. */
@@ -69,6 +71,18 @@ export class Receiver {
 
   constructor(private readonly o: ReceiverOptions) {
     this.ooo = new Reassembly(o.reassemblyBytes, o.reassemblySegments);
+    this.maxWindow = Math.min(o.bufferSize, 0xffff);
+  }
+
+  /** Our window scale shift (RFC 7323), 0 unless both sides agreed. */
+  get rcvWscale(): number {
+    return this.shift;
+  }
+
+  set rcvWscale(shift: number) {
+    this.shift = shift;
+    this.scale = 2 ** shift;
+    this.maxWindow = Math.min(this.o.bufferSize, 0xffff * this.scale);
   }
 
   /** The peer's SYN arrived with sequence number `irs`. */
@@ -77,11 +91,6 @@ export class Receiver {
     this.rcvNxt = seqAdd(irs, 1);
     this.rcvAdv = this.rcvNxt;
     this.lastAckSent = this.rcvNxt;
-  }
-
-  /** The largest window the field can carry with our scale. */
-  private get maxWindow(): number {
-    return Math.min(this.o.bufferSize, 0xffff * 2 ** this.rcvWscale);
   }
 
   /** RCV.WND: the bytes we accept beyond RCV.NXT. */
@@ -105,8 +114,8 @@ export class Receiver {
 
   /** The window field for a segment we send now; moves `rcvAdv` forward. */
   advertise(): number {
-    const field = Math.min(0xffff, Math.floor(this.windowNow() / 2 ** this.rcvWscale));
-    const edge = seqAdd(this.rcvNxt, field * 2 ** this.rcvWscale);
+    const field = Math.min(0xffff, Math.floor(this.windowNow() / this.scale));
+    const edge = seqAdd(this.rcvNxt, field * this.scale);
     if (seqGt(edge, this.rcvAdv)) this.rcvAdv = edge;
     return field;
   }
