@@ -522,6 +522,7 @@ const side: fc.Arbitrary<SideScript> = fc.record({
     ackOnPush: fc.boolean(),
     delayedAckMs: fc.constantFrom(1, 40, 200),
     tsOffset: fc.integer({ min: 0, max: 0xffffffff }),
+    gsoBytes: fc.constantFrom(0, 0, 65535),
   }),
 });
 
