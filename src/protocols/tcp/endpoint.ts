@@ -79,6 +79,10 @@
  *   accepted (RFC 7323 says they SHOULD be dropped; Linux accepts too).
  * - The minimum RTO defaults to 200 ms, not RFC 6298's 1 s (see rtt.ts).
  * - No path MTU discovery: the MSS comes from the configured MTU.
+ * - TS.Recent is never invalidated after 24 idle days (RFC 7323 5.5), and
+ *   RTT samples from timestamps are not weighted per window (Appendix G).
+ * - The challenge ACK limit is per connection; RFC 5961 section 7 also
+ *   suggests one for the whole stack, which is the glue's to add.
  */
 import { canReceive, canSend, TcpState, tcpStateName } from './state.js';
 import { Receiver, RcvResult, type ReceiverOutput } from './receiver.js';
