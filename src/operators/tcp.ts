@@ -365,6 +365,9 @@ class TcpNat implements TcpNatHandle {
         iss: this.iss.draw(),
         mtu: ctx.config.mtu,
         gsoBytes: ctx.offload ? GSO_BYTES : 0,
+        // A guest that stops answering altogether is probed after two
+        // idle hours, as Linux does, and its flow freed.
+        keepaliveIdleMs: 7_200_000,
       },
     );
     this.table.set(key, flow);

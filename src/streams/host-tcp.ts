@@ -49,6 +49,9 @@ export const netConnector: HostTcpConnector = (target, events) => {
     allowHalfOpen: true,
     noDelay: true,
   });
+  // A host peer that vanishes without a FIN or RST is found, and the
+  // guest's connection reset, after about ten idle minutes.
+  socket.setKeepAlive(true, 600_000);
   socket.on('connect', () => events.connected());
   socket.on('data', (chunk: Buffer) => events.data(chunk));
   socket.on('end', () => events.end());
