@@ -14,11 +14,13 @@ import { ipv4Fragmenter } from './fragments.js';
 import { icmpv4Route } from './icmp-nat.js';
 import { ipv4Demux } from './ipv4.js';
 import { tcpNat } from './tcp.js';
+import { udpInput, udpNat } from './udp.js';
 
 export function slirpStack(ctx: StackContext): OperatorFunction<Buffer, Buffer> {
   const ipv4Routes = new Map<number, OperatorFunction<Ipv4Packet, Buffer>>([
     [IpProtocol.ICMP, icmpv4Route(ctx)],
     [IpProtocol.TCP, tcpNat(ctx)],
+    [IpProtocol.UDP, udpInput(ctx, [], udpNat(ctx))],
   ]);
   return ethernetDemux(
     ctx,

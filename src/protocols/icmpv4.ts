@@ -16,6 +16,9 @@
  *   the RFC 792 minimum; it does not quote up to 576 bytes as RFC 1812
  *   allows (the guest needs nothing more to find the socket).
  *   `icmpv4ErrorLength(offending)` sizes the buffer beforehand.
+ *   `writeIcmpv4ErrorQuoting(out, outOffset, type, code, quoted, rest)`
+ *   writes the same from bytes the caller kept (the offending packet's
+ *   header and first 8 payload bytes), once the packet itself is gone.
  *
  * Writers return the offset just past what they wrote. Only the ICMP message
  * is written; the IP header around it is the caller's (`writeIpv4Header`).
@@ -205,11 +208,28 @@ export function writeIcmpv4Error(
   rest = 0,
 ): number {
   const length = icmpv4ErrorLength(offending);
-  need(out, outOffset, length, 'icmpv4.error-buffer');
   const quoted = offending.buf.subarray(
     offending.offset,
     offending.offset + length - ICMPV4_HEADER,
   );
+  return writeIcmpv4ErrorQuoting(out, outOffset, type, code, quoted, rest);
+}
+
+/**
+ * As `writeIcmpv4Error`, quoting bytes the caller kept (a host socket's
+ * ECONNREFUSED comes after the datagram that caused it is gone). The
+ * message is ICMPV4_HEADER + quoted.length bytes long.
+ */
+export function writeIcmpv4ErrorQuoting(
+  out: Uint8Array,
+  outOffset: number,
+  type: number,
+  code: number,
+  quoted: Uint8Array,
+  rest = 0,
+): number {
+  const length = ICMPV4_HEADER + quoted.length;
+  need(out, outOffset, length, 'icmpv4.error-buffer');
   out.set(quoted, outOffset + ICMPV4_HEADER);
   out[outOffset + TYPE] = type;
   out[outOffset + CODE] = code;

@@ -1,0 +1,94 @@
+/**
+ * A connected host datagram socket (node:dgram) as an Observable: the UDP
+ * NAT opens one per guest flow, the DNS forwarder one per upstream server.
+ *
+ * `udpConnection(target, outgoing$)` opens the socket on subscription,
+ * connects it to `target`, sends every datagram `outgoing$` emits, and
+ * emits what arrives (`message`) and what fails (`error`, with the errno
+ * code: `ECONNREFUSED` when the peer answered with ICMP port unreachable,
+ * `ENETUNREACH`, `EHOSTUNREACH`, `EMSGSIZE`, ...). A connected socket is
+ * what makes Linux report ICMP errors at all (without IP_RECVERR an
+ * unconnected UDP socket never sees them), and it accepts datagrams from
+ * its peer only. Errors never end the stream: the socket stays usable, as
+ * the kernel's does. Unsubscribing closes the socket.
+ *
+ * Node refuses to send on a socket whose connect has not completed, so
+ * datagrams that come before are queued, at most QUEUE_LIMIT of them; past
+ * that each is reported as an `ENOBUFS` error and dropped. A failed connect
+ * (no route: `ENETUNREACH`) is reported once, and every datagram queued or
+ * sent after it is reported with the same code.
+ *
+ * The factory type lets tests put a fake in its place (see
+ * `UdpSocketFactory`); this module knows nothing of packets.
+ */
+import dgram from 'node:dgram';
+import { Observable } from 'rxjs';
+
+export interface UdpTarget {
+  address: string;
+  port: number;
+  family: 4 | 6;
+  /** Source address to bind (for --outbound-addr); any when undefined. */
+  localAddress?: string;
+}
+
+export type UdpSocketEvent =
+  { kind: 'message'; data: Buffer } | { kind: 'error'; code: string; syscall: string };
+
+export type UdpSocketFactory = (
+  target: UdpTarget,
+  outgoing$: Observable<Uint8Array>,
+) => Observable<UdpSocketEvent>;
+
+const QUEUE_LIMIT = 64;
+
+/** The node:dgram implementation of `UdpSocketFactory`. */
+export const udpConnection: UdpSocketFactory = (target, outgoing$) =>
+  new Observable<UdpSocketEvent>((subscriber) => {
+    const socket = dgram.createSocket(target.family === 6 ? 'udp6' : 'udp4');
+    const fail = (code: string, syscall: string): void =>
+      subscriber.next({ kind: 'error', code, syscall });
+    const onError = (err: NodeJS.ErrnoException): void =>
+      fail(err.code ?? 'EIO', err.syscall ?? 'socket');
+    let state: 'connecting' | 'connected' | 'failed' | 'closed' = 'connecting';
+    let failure = '';
+    let queue: Uint8Array[] = [];
+
+    const send = (data: Uint8Array): void => {
+      socket.send(data, (err) => {
+        if (err && state !== 'closed') onError(err);
+      });
+    };
+
+    socket.on('message', (data) => subscriber.next({ kind: 'message', data }));
+    socket.on('error', onError);
+    const connect = (): void =>
+      socket.connect(target.port, target.address, (err?: Error) => {
+        if (state === 'closed') return;
+        if (err) {
+          state = 'failed';
+          failure = (err as NodeJS.ErrnoException).code ?? 'EIO';
+          fail(failure, 'connect');
+          queue = [];
+          return;
+        }
+        state = 'connected';
+        for (const d of queue) send(d);
+        queue = [];
+      });
+    if (target.localAddress === undefined) connect();
+    else socket.bind({ address: target.localAddress, port: 0 }, connect);
+
+    const outgoing = outgoing$.subscribe((data) => {
+      if (state === 'connected') send(data);
+      else if (state === 'failed') fail(failure, 'send');
+      else if (queue.length < QUEUE_LIMIT) queue.push(data);
+      else fail('ENOBUFS', 'send');
+    });
+    return () => {
+      state = 'closed';
+      outgoing.unsubscribe();
+      queue = [];
+      socket.close();
+    };
+  });
