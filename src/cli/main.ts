@@ -10,6 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ipv4ToString, macToString } from '../protocols/address.js';
 import { native } from '../native.js';
 import { pcap, pcapWriter } from '../operators/pcap.js';
+import { faults, type FaultStats } from '../operators/faults.js';
 import { logger } from '../util/log.js';
 import { attach, type FrameOperator, type Slirp } from '../slirp.js';
 import { HELP, UsageError, VERSION, parseArgs, settingsFrom, type Settings } from './options.js';
@@ -24,6 +25,7 @@ const VALUE_OPTIONS = new Set([
   '-a',
   '--api-socket',
   '--cidr',
+  '--cidr6',
   '--netns-type',
   '--userns-path',
   '--outbound-addr',
@@ -31,6 +33,9 @@ const VALUE_OPTIONS = new Set([
   '--macaddress',
   '--target-type',
   '--pcap',
+  '--dns-upstream',
+  '--resolv-conf',
+  '--faults',
 ]);
 
 function out(text: string): void {
@@ -78,6 +83,15 @@ function startPipeline(s: Settings, netnsPath: string, usernsPath?: string): Sli
     ingress.push(pcap(writer));
     egress.push(pcap(writer));
   }
+  if (s.faults !== undefined) {
+    // Between capture and stack: the pcap shows what the guest sent and what it got.
+    const seed = s.faults.seed ?? 1;
+    const toStack = faults<Buffer>({ ...s.faults, seed });
+    const toGuest = faults<Buffer>({ ...s.faults, seed: seed + 1 });
+    ingress.push(toStack);
+    egress.unshift(toGuest);
+    faultStats.push(['ingress', toStack.stats], ['egress', toGuest.stats]);
+  }
   return attach({
     netnsPath,
     usernsPath,
@@ -87,8 +101,12 @@ function startPipeline(s: Settings, netnsPath: string, usernsPath?: string): Sli
     mac: s.mac,
     ingress,
     egress,
+    stack: { dns: { upstream: s.dnsUpstream, resolvConf: s.resolvConf } },
   });
 }
+
+/** What `--faults` did in each direction, logged with the counters. */
+const faultStats: [string, FaultStats][] = [];
 
 /** Logs the tap statistics and every counter at info level, at exit. */
 function logCounters(slirp: Slirp): void {
@@ -101,6 +119,10 @@ function logCounters(slirp: Slirp): void {
       `write-errors=${t.writeErrors} write-dropped=${t.writeDropped}`,
   );
   log.info(`counters: ${counters.join(' ')}`);
+  for (const [side, stats] of faultStats) {
+    const items = Object.entries(stats).map(([k, v]) => `${k}=${v}`);
+    log.info(`faults ${side}: ${items.join(' ')}`);
+  }
 }
 
 function onSignals(handler: (signal: NodeJS.Signals) => void): void {

@@ -16,6 +16,8 @@ import {
   type NetworkConfig,
 } from '../config.js';
 import { parseMac, type Mac } from '../protocols/address.js';
+import { parseDnsServer } from '../protocols/resolver.js';
+import type { FaultsOptions } from '../operators/faults.js';
 
 export const VERSION = '0.1.0';
 
@@ -32,9 +34,10 @@ configures it, runs COMMAND inside and exits with its status.
 -e, --exit-fd=FD         exit as soon as anything happens on FD
 -r, --ready-fd=FD        write "1" to FD once the network is ready, then close it
 -m, --mtu=MTU            MTU of the tap (default=1500, max=65521)
--6, --enable-ipv6        enable IPv6 (not supported yet)
+-6, --enable-ipv6        enable IPv6: router advertisements for SLAAC, gateway fd00::2, DNS fd00::3
 -a, --api-socket=PATH    JSON control socket (not supported yet)
 --cidr=CIDR              network of the tap (default=10.0.2.0/24)
+--cidr6=PREFIX/64        IPv6 prefix of the tap, needs -6 (default=fd00::/64; rxslirp only)
 --disable-host-loopback  do not let the gateway address reach 127.0.0.1 on the host
 --netns-type=TYPE        how PID|PATH names the namespace ([pid|path], default=pid)
 --userns-path=PATH       user namespace to join before the network namespace
@@ -46,6 +49,13 @@ configures it, runs COMMAND inside and exits with its status.
 --macaddress=MAC         MAC address of the tap (needs -c)
 --target-type=TYPE       target type ([netns|bess], default=netns; bess not supported)
 --pcap=FILE              write every frame to FILE in pcap format (rxslirp only)
+--dns-upstream=ADDR[:PORT]
+                         DNS server that network+3 forwards to (rxslirp only;
+                         default: the first nameserver of --resolv-conf)
+--resolv-conf=PATH       resolv.conf naming the DNS server, re-read when it changes
+                         (default=/etc/resolv.conf; rxslirp only)
+--faults=SPEC            inject faults both ways, e.g. drop=0.02,reorder=0.02,seed=7
+                         (keys: drop, duplicate, reorder, delay (ms), seed; rxslirp only)
 -h, --help               show this help and exit
 -v, --version            show version and exit
 `;
@@ -72,6 +82,11 @@ export interface Settings {
   exitFd?: number;
   readyFd?: number;
   pcap?: string;
+  /** `--dns-upstream`, checked: ADDR[:PORT] or [ADDR6]:PORT. */
+  dnsUpstream?: string;
+  resolvConf?: string;
+  /** `--faults`: applied to ingress (with `seed`) and egress (with `seed + 1`). */
+  faults?: FaultsOptions;
   network: NetworkConfig;
   warnings: string[];
 }
@@ -84,6 +99,7 @@ interface Raw {
   enableIpv6?: boolean;
   apiSocket?: string;
   cidr?: string;
+  cidr6?: string;
   disableHostLoopback?: boolean;
   netnsType?: string;
   usernsPath?: string;
@@ -95,6 +111,9 @@ interface Raw {
   macaddress?: string;
   targetType?: string;
   pcap?: string;
+  dnsUpstream?: string;
+  resolvConf?: string;
+  faults?: string;
   help?: boolean;
   version?: boolean;
 }
@@ -116,6 +135,7 @@ function command(): Command {
     ['-6, --enable-ipv6'],
     ['-a, --api-socket <PATH>'],
     ['--cidr <CIDR>'],
+    ['--cidr6 <CIDR6>'],
     ['--disable-host-loopback'],
     ['--netns-type <TYPE>'],
     ['--userns-path <PATH>'],
@@ -127,6 +147,9 @@ function command(): Command {
     ['--macaddress <MAC>'],
     ['--target-type <TYPE>'],
     ['--pcap <FILE>'],
+    ['--dns-upstream <ADDR>'],
+    ['--resolv-conf <PATH>'],
+    ['--faults <SPEC>'],
     ['-h, --help'],
     ['-v, --version'],
   ];
@@ -170,8 +193,42 @@ function fdOption(value: string | undefined, name: string): number | undefined {
   return Number(value);
 }
 
+const FAULT_KEYS: Record<string, keyof FaultsOptions> = {
+  drop: 'drop',
+  duplicate: 'duplicate',
+  reorder: 'reorder',
+  delay: 'delayMs',
+  seed: 'seed',
+};
+
+/** `drop=0.02,reorder=0.02,seed=7` -> faults options; throws UsageError. */
+export function parseFaults(spec: string): FaultsOptions {
+  const options: Record<string, number> = {};
+  for (const item of spec.split(',')) {
+    const [key = '', value = '', ...extra] = item.split('=');
+    const name = FAULT_KEYS[key];
+    const n = Number(value);
+    const fraction = name !== 'seed' && name !== 'delayMs';
+    const ok = name !== undefined && extra.length === 0 && value !== '' && Number.isFinite(n);
+    if (!ok || n < 0 || (fraction && n > 1) || (name === 'seed' && !Number.isInteger(n))) {
+      throw new UsageError(`--faults: bad item "${item}" (expected e.g. drop=0.02,seed=7)`);
+    }
+    options[name] = n;
+  }
+  return options as FaultsOptions;
+}
+
+function dnsUpstreamOption(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    parseDnsServer(value);
+  } catch (err) {
+    throw new UsageError(`--dns-upstream: ${(err as Error).message}`);
+  }
+  return value;
+}
+
 function notSupported(raw: Raw): string | undefined {
-  if (raw.enableIpv6) return '--enable-ipv6';
   if (raw.apiSocket !== undefined) return '--api-socket';
   if (raw.enableSandbox) return '--enable-sandbox';
   if (raw.enableSeccomp) return '--enable-seccomp';
@@ -219,6 +276,9 @@ export function settingsFrom(raw: Raw, positional: string[], needTarget = true):
   if (raw.apiSocket !== undefined && Buffer.byteLength(raw.apiSocket) >= 108) {
     throw new UsageError('the specified API socket path is too long (>= 108)');
   }
+  if (raw.cidr6 !== undefined && !raw.enableIpv6) {
+    throw new UsageError('--cidr6 cannot be specified when --enable-ipv6 or -6 is not specified');
+  }
   const unsupported = notSupported(raw);
   if (unsupported) throw new UsageError(`rxslirp: ${unsupported} is not supported yet`);
 
@@ -227,6 +287,7 @@ export function settingsFrom(raw: Raw, positional: string[], needTarget = true):
     network = networkConfig(raw.cidr ?? DEFAULT_CIDR, mtu, {
       disableDns: raw.disableDns,
       disableHostLoopback: raw.disableHostLoopback,
+      ipv6: raw.enableIpv6 ? (raw.cidr6 ?? true) : undefined,
     });
   } catch (err) {
     throw new UsageError((err as ConfigError).message);
@@ -250,6 +311,9 @@ export function settingsFrom(raw: Raw, positional: string[], needTarget = true):
     exitFd,
     readyFd,
     pcap: raw.pcap,
+    dnsUpstream: dnsUpstreamOption(raw.dnsUpstream),
+    resolvConf: raw.resolvConf,
+    faults: raw.faults === undefined ? undefined : parseFaults(raw.faults),
     network,
     warnings,
   };
