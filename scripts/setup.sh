@@ -11,6 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   iproute2 iputils-ping util-linux procps python3 # namespaces, ping, the flood test
   tshark                                          # reads our pcap files in the tests
+  curl wget git                                   # TCP tests: clients in the namespace
   g++ make                                        # the native addon
 )
 if [ "${RXSLIRP_BENCH:-0}" = 1 ]; then
