@@ -8,7 +8,7 @@ import type { OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
 import type { NetworkConfig } from './config.js';
 import type { Mac } from './protocols/address.js';
 import { stackContext, type StackContext } from './operators/context.js';
-import { slirpStack } from './operators/stack.js';
+import { slirpStack, type StackOptions } from './operators/stack.js';
 import { nativePingSockets } from './streams/ping.js';
 import { TapDevice } from './streams/tap.js';
 import { Counters } from './util/log.js';
@@ -32,6 +32,8 @@ export interface AttachOptions {
   /** User operators on frames to the guest, after the stack. */
   egress?: FrameOperator[];
   scheduler?: SchedulerLike;
+  /** Settings of the UDP NAT and the DNS forwarder's upstream. */
+  stack?: StackOptions;
   /**
    * virtio-net offloads on the tap (default true): the guest hands over
    * TCP super-frames with checksums left to us, and takes them back.
@@ -55,8 +57,9 @@ export function runStack(
   ctx: StackContext,
   ingress: FrameOperator[] = [],
   egress: FrameOperator[] = [],
+  stack: StackOptions = {},
 ): Subscription {
-  const ops: FrameOperator[] = [...ingress, slirpStack(ctx), ...egress];
+  const ops: FrameOperator[] = [...ingress, slirpStack(ctx, stack), ...egress];
   return (frames$.pipe as (...o: FrameOperator[]) => typeof frames$).apply(frames$, ops).subscribe({
     next: write,
     error: (err: unknown) => ctx.log.error(`pipeline failed: ${String(err)}`),
@@ -98,6 +101,7 @@ export function attach(options: AttachOptions): Slirp {
     context,
     options.ingress,
     options.egress,
+    options.stack,
   );
   subscription.add(resolveDone);
   return {

@@ -14,13 +14,27 @@ import { ipv4Fragmenter } from './fragments.js';
 import { icmpv4Route } from './icmp-nat.js';
 import { ipv4Demux } from './ipv4.js';
 import { tcpNat } from './tcp.js';
-import { udpInput, udpNat } from './udp.js';
+import { dhcpService } from './dhcp.js';
+import { dnsService, type DnsForwarderOptions } from './dns.js';
+import { udpInput, udpNat, type UdpNatOptions } from './udp.js';
 
-export function slirpStack(ctx: StackContext): OperatorFunction<Buffer, Buffer> {
+/** Settings of the stack's services beyond the network's addresses. */
+export interface StackOptions {
+  udp?: UdpNatOptions;
+  /** The DNS forwarder's upstream (`--dns-upstream`, `--resolv-conf`). */
+  dns?: DnsForwarderOptions;
+}
+
+export function slirpStack(
+  ctx: StackContext,
+  options: StackOptions = {},
+): OperatorFunction<Buffer, Buffer> {
+  // DHCP and DNS are the stack's own; every other datagram goes to the NAT.
+  const udpServices = [dhcpService(ctx), dnsService(ctx, options.dns)];
   const ipv4Routes = new Map<number, OperatorFunction<Ipv4Packet, Buffer>>([
     [IpProtocol.ICMP, icmpv4Route(ctx)],
     [IpProtocol.TCP, tcpNat(ctx)],
-    [IpProtocol.UDP, udpInput(ctx, [], udpNat(ctx))],
+    [IpProtocol.UDP, udpInput(ctx, udpServices, udpNat(ctx, options.udp))],
   ]);
   return ethernetDemux(
     ctx,

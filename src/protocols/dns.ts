@@ -18,6 +18,9 @@
  * - `encodeDnsQuery(id, name, type)` and `encodeDnsResponse(query, answers,
  *   rcode)` build messages; answers are A or AAAA records whose owner is a
  *   pointer to the question name. `encodeName` throws `dns.bad-name`.
+ * - `encodeDnsError(query, rcode)` answers a query with an error and no
+ *   records (the forwarder's SERVFAIL when it has no upstream): header and
+ *   first question echoed, QR and RA set, opcode and RD kept.
  * - `frameDnsTcp(message)` prefixes the 2-byte length; `DnsTcpDeframer`
  *   takes a TCP byte stream chunk by chunk and returns whole messages,
  *   buffering at most one partial message.
@@ -297,6 +300,18 @@ export function encodeDnsResponse(
     else out.set(a.address.subarray(0, 16), i + 12);
     i += 12 + rdata(a);
   }
+  return out;
+}
+
+/** An error response to `query` (see the module comment). */
+export function encodeDnsError(query: Uint8Array, rcode: number): Uint8Array {
+  const header = DnsHeader.parse(query);
+  const { end } = parseQuestion(query);
+  const out = query.slice(0, end);
+  const flags = 0x8080 | (header.flags & 0x7900) | (rcode & 0xf);
+  writeHeader(out, header.id, flags, 1, 0);
+  writeU16(out, NSCOUNT, 0);
+  writeU16(out, ARCOUNT, 0);
   return out;
 }
 
