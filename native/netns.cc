@@ -43,6 +43,7 @@ struct Request {
   uint32_t address = 0;  // host byte order
   uint32_t netmask = 0;
   uint32_t gateway = 0;
+  bool ipv6 = false;  // prepare the tap for SLAAC from our router advertisements
 };
 
 struct Reply {
@@ -101,6 +102,31 @@ const char* SetFlagsUp(int s, const char* name) {
   return nullptr;
 }
 
+// Writes `value` to /proc/sys/net/ipv6/conf/<tap>/<name>. /proc/sys/net
+// shows the namespace of the process that opens the file: ours, now.
+bool WriteIpv6Sysctl(const std::string& tap, const char* name, const char* value) {
+  std::string path = "/proc/sys/net/ipv6/conf/" + tap + "/" + name;
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t length = strlen(value);
+  ssize_t n = write(fd, value, length);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return n == static_cast<ssize_t>(length);
+}
+
+// Before the tap comes up: accept router advertisements even if the
+// namespace forwards (accept_ra 2), and skip duplicate address detection
+// (nobody else is on this link), so that the SLAAC address is usable at
+// once instead of "tentative" for a second.
+const char* PrepareIpv6(const Request& r) {
+  if (!WriteIpv6Sysctl(r.tapName, "disable_ipv6", "0")) return "configure: enable IPv6 on the tap";
+  if (!WriteIpv6Sysctl(r.tapName, "accept_ra", "2")) return "configure: set accept_ra";
+  if (!WriteIpv6Sysctl(r.tapName, "accept_dad", "0")) return "configure: set accept_dad";
+  return nullptr;
+}
+
 const char* Configure(const Request& r) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return "configure: socket";
@@ -123,6 +149,10 @@ const char* Configure(const Request& r) {
   if (ioctl(s, SIOCSIFADDR, &ifr) < 0) return "configure: set address";
   SetInet(&ifr.ifr_netmask, r.netmask);
   if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0) return "configure: set netmask";
+  if (r.ipv6) {
+    failed = PrepareIpv6(r);
+    if (failed) return failed;
+  }
   if (SetFlagsUp(s, r.tapName.c_str())) return "configure: bring tap up";
 
   struct rtentry route;
@@ -216,6 +246,7 @@ bool ReadRequest(const Napi::Object& o, Request* r, std::string* error) {
   r->address = c.Get("address").As<Napi::Number>().Uint32Value();
   r->netmask = c.Get("netmask").As<Napi::Number>().Uint32Value();
   r->gateway = c.Get("gateway").As<Napi::Number>().Uint32Value();
+  r->ipv6 = c.Get("ipv6").ToBoolean().Value();
   Napi::Value mac = c.Get("mac");
   if (mac.IsBuffer()) {
     Napi::Buffer<uint8_t> b = mac.As<Napi::Buffer<uint8_t>>();

@@ -10,6 +10,8 @@ export interface TapConfigureRequest {
   netmask: number;
   gateway: number;
   mac?: Buffer;
+  /** Prepare the tap for SLAAC: accept_ra 2, accept_dad 0 (native/netns.cc). */
+  ipv6?: boolean;
 }
 
 export interface OpenTapRequest {

@@ -81,6 +81,7 @@ export function attach(options: AttachOptions): Slirp {
             netmask: network.netmask,
             gateway: network.gateway,
             mac: options.mac ? Buffer.from(options.mac) : undefined,
+            ipv6: network.ipv6 !== undefined,
           }
         : undefined,
     },

@@ -1,18 +1,22 @@
 /**
  * The stack, composed in one place: Ethernet demux, then per EtherType the
- * ARP responder and the IPv4 input with its per-protocol handlers. Every
+ * ARP responder and the IPv4 input with its per-protocol handlers, and
+ * with IPv6 enabled the IPv6 input with its own. Every
  * route is an ordinary RxJS operator from guest frames to guest frames;
  * this module only wires them together.
  */
 import { pipe, type OperatorFunction } from 'rxjs';
 import { EtherType } from '../protocols/ethernet.js';
 import { IpProtocol, type Ipv4Packet } from '../protocols/ipv4.js';
+import { NextHeader, type Ipv6Packet } from '../protocols/ipv6.js';
 import { arpResponder } from './arp.js';
 import type { StackContext } from './context.js';
 import { ethernetDemux } from './ethernet.js';
 import { ipv4Fragmenter } from './fragments.js';
 import { icmpv4Route } from './icmp-nat.js';
 import { ipv4Demux } from './ipv4.js';
+import { icmpv6Route } from './icmpv6.js';
+import { ipv6Demux, ipv6Fragmenter } from './ipv6.js';
 import { tcpNat } from './tcp.js';
 import { dhcpService } from './dhcp.js';
 import { dnsService, type DnsForwarderOptions } from './dns.js';
@@ -36,11 +40,15 @@ export function slirpStack(
     [IpProtocol.TCP, tcpNat(ctx)],
     [IpProtocol.UDP, udpInput(ctx, udpServices, udpNat(ctx, options.udp))],
   ]);
-  return ethernetDemux(
-    ctx,
-    new Map([
-      [EtherType.ARP, arpResponder(ctx)],
-      [EtherType.IPv4, pipe(ipv4Demux(ctx, ipv4Routes), ipv4Fragmenter(ctx))],
-    ]),
-  );
+  const routes = new Map<number, OperatorFunction<Buffer, Buffer>>([
+    [EtherType.ARP, arpResponder(ctx)],
+    [EtherType.IPv4, pipe(ipv4Demux(ctx, ipv4Routes), ipv4Fragmenter(ctx))],
+  ]);
+  if (ctx.config.ipv6 !== undefined) {
+    const ipv6Routes = new Map<number, OperatorFunction<Ipv6Packet, Buffer>>([
+      [NextHeader.ICMPv6, icmpv6Route(ctx)],
+    ]);
+    routes.set(EtherType.IPv6, pipe(ipv6Demux(ctx, ipv6Routes), ipv6Fragmenter(ctx)));
+  }
+  return ethernetDemux(ctx, routes);
 }
