@@ -12,6 +12,7 @@ packages=(
   iproute2 iputils-ping util-linux procps python3 # namespaces, ping, the flood test
   tshark                                          # reads our pcap files in the tests
   curl wget git                                   # TCP tests: clients in the namespace
+  dnsutils busybox                                # DNS and DHCP tests: dig, nslookup, udhcpc
   g++ make                                        # the native addon
 )
 if [ "${RXSLIRP_BENCH:-0}" = 1 ]; then

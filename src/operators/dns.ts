@@ -31,9 +31,9 @@
  * DNS over TCP is not wired: the TCP glue would deframe the guest's stream
  * (DnsTcpDeframer in protocols/dns.ts), hand each message to a
  * `DnsForwarder`'s `forward` and write back `frameDnsTcp(answer)`. Until
- * then a connection to network+3 port 53 is NATed like any other TCP
- * connection. Answers with TC set are passed on as they are, so a guest
- * retrying over TCP hits that gap. Not done either: IPv6 guests (fd00::3).
+ * then the TCP NAT refuses connections to network+3 with a reset. Answers
+ * with TC set are passed on as they are, so a guest retrying over TCP hits
+ * that gap. Not done either: IPv6 guests (fd00::3).
  */
 import { statSync, readFileSync } from 'node:fs';
 import { Subject, defer, finalize, type OperatorFunction, type Subscription } from 'rxjs';
