@@ -28,10 +28,32 @@ export {
   type NetworkConfig,
 } from './config.js';
 export { stackContext, type StackContext } from './operators/context.js';
-export { slirpStack } from './operators/stack.js';
+export { slirpStack, type StackOptions } from './operators/stack.js';
 export { ethernetDemux } from './operators/ethernet.js';
 export { ipv4Demux, ipv4Input } from './operators/ipv4.js';
 export { arpResponder } from './operators/arp.js';
+export { ipv4Fragmenter, ipv4Reassembly } from './operators/fragments.js';
+export {
+  udpInput,
+  udpNat,
+  udpFrame,
+  type UdpNatOptions,
+  type UdpPacket,
+  type UdpService,
+} from './operators/udp.js';
+export { dhcpService, dhcpServer } from './operators/dhcp.js';
+export {
+  DnsForwarder,
+  dnsService,
+  dnsResponder,
+  type DnsForwarderOptions,
+} from './operators/dns.js';
+export {
+  udpConnection,
+  type UdpSocketEvent,
+  type UdpSocketFactory,
+  type UdpTarget,
+} from './streams/udp-socket.js';
 export { icmpEchoResponder } from './operators/icmp-echo.js';
 export { demux, type Routes } from './operators/demux.js';
 export { handler } from './operators/handler.js';
