@@ -132,6 +132,7 @@ export class DnsForwarder {
     }
     if (this.pending.size >= this.maxPending) {
       this.ctx.counters.add('dns.pending-limit');
+      if (this.ctx.log.enabled('debug')) this.ctx.log.debug(`dns: dropped id ${header.id}: limit`);
       return;
     }
     const upstream = this.connect(server);
@@ -246,6 +247,7 @@ export class DnsForwarder {
         if (p.deadline > now) break;
         this.pending.delete(id);
         this.ctx.counters.add('dns.timeout');
+        if (this.ctx.log.enabled('debug')) this.ctx.log.debug(`dns: id ${p.guestId} timed out`);
       }
       this.arm();
     }, delay);

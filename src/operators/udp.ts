@@ -288,11 +288,13 @@ export function udpNat(
         const dst = ip.dst;
         if (dst === subnetBroadcast || ip.src === 0 || ip.src === subnetBroadcast) {
           ctx.counters.add('udp.nat.martian');
+          debug(`${key}: dropped: broadcast or no source`);
           return undefined;
         }
         const target = natTargetV4(ctx, dst);
         if (target.kind === 'unreachable') {
           ctx.counters.add(`udp.nat.${target.reason}`);
+          debug(`${key}: dropped: ${target.reason}`);
           if (target.reason !== 'host-loopback-disabled') return undefined;
           const icmp = icmpErrorFrame(
             ctx,
