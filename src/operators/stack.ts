@@ -17,7 +17,7 @@ import { icmpv4Route } from './icmp-nat.js';
 import { ipv4Demux } from './ipv4.js';
 import { icmpv6Route } from './icmpv6.js';
 import { ipv6Demux, ipv6Fragmenter } from './ipv6.js';
-import { tcpNat } from './tcp.js';
+import { tcpNat, tcpNatV6 } from './tcp.js';
 import { dhcpService } from './dhcp.js';
 import { dnsService, type DnsForwarderOptions } from './dns.js';
 import { udpInput, udpNat, type UdpNatOptions } from './udp.js';
@@ -47,6 +47,7 @@ export function slirpStack(
   if (ctx.config.ipv6 !== undefined) {
     const ipv6Routes = new Map<number, OperatorFunction<Ipv6Packet, Buffer>>([
       [NextHeader.ICMPv6, icmpv6Route(ctx)],
+      [NextHeader.TCP, tcpNatV6(ctx)],
     ]);
     routes.set(EtherType.IPv6, pipe(ipv6Demux(ctx, ipv6Routes), ipv6Fragmenter(ctx)));
   }

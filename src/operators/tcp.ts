@@ -32,13 +32,21 @@
  *
  * Segments for no flow get the RST RFC 9293 prescribes; past `maxFlows`
  * a new SYN gets a RST (counted as `tcp.flow-limit`) instead of growing.
+ *
+ * IPv4 and IPv6 flows are the same flows: what differs (the frame around
+ * a segment, the pseudo header, the GSO type, the ICMP error about a
+ * SYN) is one `FlowIp` per flow. `tcpNat` is the IPv4 route and
+ * `tcpNatV6` the IPv6 one, each with its own table of `maxFlows`; the IPv6
+ * gateway prefix::2 reaches the host's ::1 (nat.ts).
  */
 import { randomFillSync } from 'node:crypto';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
-import { pseudoSumV4 } from '../protocols/checksum.js';
+import { pseudoSumV4, pseudoSumV6 } from '../protocols/checksum.js';
 import { ethSource } from '../protocols/ethernet.js';
 import { Icmpv4Type, UnreachableCode } from '../protocols/icmpv4.js';
 import { IpProtocol, type Ipv4Packet } from '../protocols/ipv4.js';
+import { Icmpv6Type, Icmpv6UnreachableCode } from '../protocols/icmpv6.js';
+import { NextHeader, type Ipv6Packet } from '../protocols/ipv6.js';
 import {
   TcpEndpoint,
   TcpState,
@@ -54,7 +62,7 @@ import {
   resetFor,
   type TcpRepr,
 } from '../protocols/tcp/segment.js';
-import type { Mac } from '../protocols/address.js';
+import { ipv6Equals, type Mac } from '../protocols/address.js';
 import {
   netConnector,
   type HostTcpConnector,
@@ -63,9 +71,17 @@ import {
 } from '../streams/host-tcp.js';
 import { GsoType, VnetFlag, trustedChecksum, writeVnetHeader } from '../streams/offload.js';
 import { isLocalAddress, localMac, type StackContext } from './context.js';
-import { IPV4_PAYLOAD_OFFSET, icmpErrorFrame, ipv4Frame } from './frames.js';
+import {
+  IPV4_PAYLOAD_OFFSET,
+  IPV6_PAYLOAD_OFFSET,
+  icmpErrorFrame,
+  icmpv6ErrorFrame,
+  ipv4Frame,
+  ipv6Frame,
+} from './frames.js';
 import { handler } from './handler.js';
-import { natTargetV4 } from './nat.js';
+import { isLocalAddressV6, localMacV6 } from './ipv6.js';
+import { natTargetV4, natTargetV6, type NatTarget } from './nat.js';
 
 export interface TcpNatOptions {
   /** How host sockets are made (tests inject a fake host). */
@@ -82,6 +98,8 @@ export interface TcpNatHandle {
 }
 
 const DEFAULT_MAX_FLOWS = 8192;
+
+type TcpTarget = NatTarget | { kind: 'unreachable'; reason: 'dns-over-tcp' };
 const TCP_CHECKSUM_OFFSET = 16;
 /** Payload of one TCP super-frame: an IPv4 packet stays under 64 KiB. */
 const GSO_BYTES = 65000;
@@ -97,6 +115,74 @@ class IssSource {
     }
     return this.pool[this.next++]!;
   }
+}
+
+/**
+ * What a flow needs of its IP version: frames to the guest around a
+ * segment of `length` bytes (which starts at `l4Offset`), the pseudo-header
+ * sum, the GSO type, and the ICMP error about the guest's SYN.
+ */
+interface FlowIp {
+  readonly l4Offset: number;
+  readonly gsoType: number;
+  readonly ipv6: boolean;
+  frame(length: number, headed: boolean): Buffer;
+  pseudoSum(length: number): number;
+  unreachable(reason: 'net' | 'host'): Buffer | undefined;
+}
+
+/** Replies to the guest's IPv4 `packet`, from `ourMac`. */
+function flowIpV4(ctx: StackContext, packet: Ipv4Packet, ourMac: Mac): FlowIp {
+  const guestMac = Uint8Array.from(ethSource(packet.buf));
+  const src = packet.dst;
+  const dst = packet.src;
+  return {
+    l4Offset: IPV4_PAYLOAD_OFFSET,
+    gsoType: GsoType.TcpV4,
+    ipv6: false,
+    frame: (length, headed) =>
+      ipv4Frame(
+        guestMac,
+        ourMac,
+        { src, dst, protocol: IpProtocol.TCP, payloadLength: length, dontFragment: true },
+        headed,
+      ),
+    pseudoSum: (length) => pseudoSumV4(src, dst, IpProtocol.TCP, length),
+    unreachable: (reason) =>
+      icmpErrorFrame(
+        ctx,
+        packet,
+        Icmpv4Type.DestinationUnreachable,
+        reason === 'net' ? UnreachableCode.Net : UnreachableCode.Host,
+      ),
+  };
+}
+
+/** Replies to the guest's IPv6 `packet`, from `ourMac`. */
+function flowIpV6(ctx: StackContext, packet: Ipv6Packet, ourMac: Mac): FlowIp {
+  const guestMac = Uint8Array.from(ethSource(packet.buf));
+  const src = Uint8Array.from(packet.dst);
+  const dst = Uint8Array.from(packet.src);
+  return {
+    l4Offset: IPV6_PAYLOAD_OFFSET,
+    gsoType: GsoType.TcpV6,
+    ipv6: true,
+    frame: (length, headed) =>
+      ipv6Frame(
+        guestMac,
+        ourMac,
+        { src, dst, nextHeader: NextHeader.TCP, payloadLength: length },
+        headed,
+      ),
+    pseudoSum: (length) => pseudoSumV6(src, dst, NextHeader.TCP, length),
+    unreachable: (reason) =>
+      icmpv6ErrorFrame(
+        ctx,
+        packet,
+        Icmpv6Type.DestinationUnreachable,
+        reason === 'net' ? Icmpv6UnreachableCode.NoRoute : Icmpv6UnreachableCode.AddressUnreachable,
+      ),
+  };
 }
 
 /** One guest connection and its host socket. */
@@ -119,11 +205,7 @@ class Flow implements TcpSink {
   constructor(
     private readonly nat: TcpNat,
     readonly key: string,
-    private readonly guestMac: Mac,
-    private readonly ourMac: Mac,
-    readonly guestIp: number,
-    readonly remoteIp: number,
-    private readonly syn: Ipv4Packet,
+    private readonly ip: FlowIp,
     config: TcpConfig,
   ) {
     this.endpoint = new TcpEndpoint(config, this);
@@ -169,12 +251,7 @@ class Flow implements TcpSink {
       if (code === 'ECONNREFUSED') this.endpoint.hostRefused(this.now);
       else {
         this.endpoint.hostUnreachable(this.now);
-        const icmp = icmpErrorFrame(
-          this.nat.ctx,
-          this.syn,
-          Icmpv4Type.DestinationUnreachable,
-          UnreachableCode.Host,
-        );
+        const icmp = this.ip.unreachable('host');
         if (icmp) this.nat.emit(icmp);
       }
     } else {
@@ -194,20 +271,9 @@ class Flow implements TcpSink {
   segment(repr: Readonly<TcpRepr>): void {
     const length = encodedLength(repr);
     const offload = this.nat.ctx.offload;
-    const frame = ipv4Frame(
-      this.guestMac,
-      this.ourMac,
-      {
-        src: this.remoteIp,
-        dst: this.guestIp,
-        protocol: IpProtocol.TCP,
-        payloadLength: length,
-        dontFragment: true,
-      },
-      offload,
-    );
-    const sum = pseudoSumV4(this.remoteIp, this.guestIp, IpProtocol.TCP, length);
-    encodeTcpSegment(frame, IPV4_PAYLOAD_OFFSET, repr, sum, offload);
+    const ip = this.ip;
+    const frame = ip.frame(length, offload);
+    encodeTcpSegment(frame, ip.l4Offset, repr, ip.pseudoSum(length), offload);
     if (offload) {
       // The kernel finishes the checksum, and cuts a super-frame into
       // MSS-sized segments if anything on the way needs it.
@@ -216,10 +282,10 @@ class Flow implements TcpSink {
       const gso = payload > mss;
       writeVnetHeader(frame, {
         flags: VnetFlag.NeedsCsum,
-        gsoType: gso ? GsoType.TcpV4 : GsoType.None,
-        hdrLength: IPV4_PAYLOAD_OFFSET + length - payload,
+        gsoType: gso ? ip.gsoType : GsoType.None,
+        hdrLength: ip.l4Offset + length - payload,
         gsoSize: gso ? mss : 0,
-        csumStart: IPV4_PAYLOAD_OFFSET,
+        csumStart: ip.l4Offset,
         csumOffset: TCP_CHECKSUM_OFFSET,
       });
     }
@@ -315,79 +381,97 @@ class TcpNat implements TcpNatHandle {
       flow.receive(seg);
       return;
     }
-    if (seg.control !== TcpControl.Syn || seg.hasAck) {
-      this.ctx.counters.add('tcp.no-flow');
-      this.reset(packet, seg);
-      return;
-    }
-    this.open(key, packet, seg);
+    const ctx = this.ctx;
+    const ip = (): FlowIp => {
+      const local = isLocalAddress(ctx, packet.dst);
+      return flowIpV4(ctx, packet, local ? localMac(ctx, packet.dst) : ctx.gatewayMac);
+    };
+    const target = (): TcpTarget =>
+      ctx.config.dnsEnabled && packet.dst === ctx.config.dns
+        ? { kind: 'unreachable', reason: 'dns-over-tcp' }
+        : natTargetV4(ctx, packet.dst);
+    this.noFlow(key, seg, ip, target);
   }
 
-  private open(key: string, packet: Ipv4Packet, seg: TcpSegment): void {
+  /** A segment from the guest over IPv6 (see the module comment). */
+  inputV6(packet: Ipv6Packet): void {
+    const { buf, upperOffset, upperLength, src, dst } = packet;
+    const sum = pseudoSumV6(src, dst, NextHeader.TCP, upperLength);
+    const verify = trustedChecksum.has(buf) ? undefined : sum;
+    const seg = TcpSegment.parse(buf, upperOffset, upperLength, verify);
+    // Both addresses, 32 bytes from the source on, as one string.
+    const at = buf.byteOffset + packet.offset + 8;
+    const addresses = Buffer.from(buf.buffer, at, 32).toString('latin1');
+    const key = `${addresses}:${seg.srcPort}>${seg.dstPort}`;
+    const flow = this.table.get(key);
+    if (flow) {
+      flow.receive(seg);
+      return;
+    }
+    const ctx = this.ctx;
+    const ip = (): FlowIp => {
+      const mac = isLocalAddressV6(ctx, dst) ? localMacV6(ctx, dst) : ctx.gatewayMac;
+      return flowIpV6(ctx, packet, mac);
+    };
+    const v6 = ctx.config.ipv6;
+    const target = (): TcpTarget =>
+      ctx.config.dnsEnabled && v6 !== undefined && ipv6Equals(dst, 0, v6.dns)
+        ? { kind: 'unreachable', reason: 'dns-over-tcp' }
+        : natTargetV6(ctx, dst);
+    this.noFlow(key, seg, ip, target);
+  }
+
+  /** A segment for no flow: a SYN opens one, anything else gets a RST. */
+  private noFlow(key: string, seg: TcpSegment, ip: () => FlowIp, target: () => TcpTarget): void {
+    if (seg.control !== TcpControl.Syn || seg.hasAck) {
+      this.ctx.counters.add('tcp.no-flow');
+      this.reset(ip(), seg);
+      return;
+    }
+    this.open(key, seg, ip(), target());
+  }
+
+  private open(key: string, seg: TcpSegment, ip: FlowIp, target: TcpTarget): void {
     const ctx = this.ctx;
     if (this.table.size >= this.maxFlows) {
       ctx.counters.add('tcp.flow-limit');
-      this.reset(packet, seg);
+      this.reset(ip, seg);
       return;
     }
-    const target =
-      ctx.config.dnsEnabled && packet.dst === ctx.config.dns
-        ? ({ kind: 'unreachable', reason: 'dns-over-tcp' } as const)
-        : natTargetV4(ctx, packet.dst);
     if (target.kind === 'unreachable') {
       ctx.counters.add(`tcp.unreachable.${target.reason}`);
       if (target.reason === 'dns-over-tcp') {
-        this.reset(packet, seg);
+        this.reset(ip, seg);
         return;
       }
-      const icmp = icmpErrorFrame(
-        ctx,
-        packet,
-        Icmpv4Type.DestinationUnreachable,
-        UnreachableCode.Net,
-      );
+      const icmp = ip.unreachable('net');
       if (icmp) this.emit(icmp);
       return;
     }
-    const ourMac = isLocalAddress(ctx, packet.dst) ? localMac(ctx, packet.dst) : ctx.gatewayMac;
-    const flow = new Flow(
-      this,
-      key,
-      Uint8Array.from(ethSource(packet.buf)),
-      ourMac,
-      packet.src,
-      packet.dst,
-      packet,
-      {
-        ...this.options.endpoint,
-        localPort: seg.dstPort,
-        remotePort: seg.srcPort,
-        iss: this.iss.draw(),
-        mtu: ctx.config.mtu,
-        gsoBytes: ctx.offload ? GSO_BYTES : 0,
-        // A guest that stops answering altogether is probed after two
-        // idle hours, as Linux does, and its flow freed.
-        keepaliveIdleMs: 7_200_000,
-      },
-    );
+    const flow = new Flow(this, key, ip, {
+      ...this.options.endpoint,
+      ipv6: ip.ipv6,
+      localPort: seg.dstPort,
+      remotePort: seg.srcPort,
+      iss: this.iss.draw(),
+      mtu: ctx.config.mtu,
+      gsoBytes: ctx.offload ? GSO_BYTES : 0,
+      // A guest that stops answering altogether is probed after two
+      // idle hours, as Linux does, and its flow freed.
+      keepaliveIdleMs: 7_200_000,
+    });
     this.table.set(key, flow);
     flow.receive(seg);
     if (ctx.log.enabled('debug')) ctx.log.debug(`tcp: open ${key} -> ${target.address}`);
     flow.socket = this.connector({ host: target.address, port: seg.dstPort }, flow.host);
   }
 
-  private reset(packet: Ipv4Packet, seg: TcpSegment): void {
+  private reset(ip: FlowIp, seg: TcpSegment): void {
     const repr = resetFor(seg);
     if (!repr) return;
     const length = encodedLength(repr);
-    const frame = ipv4Frame(ethSource(packet.buf), this.ctx.gatewayMac, {
-      src: packet.dst,
-      dst: packet.src,
-      protocol: IpProtocol.TCP,
-      payloadLength: length,
-    });
-    const sum = pseudoSumV4(packet.dst, packet.src, IpProtocol.TCP, length);
-    encodeTcpSegment(frame, IPV4_PAYLOAD_OFFSET, repr, sum);
+    const frame = ip.frame(length, false);
+    encodeTcpSegment(frame, ip.l4Offset, repr, ip.pseudoSum(length));
     this.emit(frame);
   }
 
@@ -410,12 +494,30 @@ export function tcpNat(
   options: TcpNatOptions = {},
   onHandle?: (handle: TcpNatHandle) => void,
 ): OperatorFunction<Ipv4Packet, Buffer> {
+  return natOperator<Ipv4Packet>(ctx, options, onHandle, (nat, packet) => nat.input(packet));
+}
+
+/** The TCP route of the IPv6 demux, as `tcpNat` (its own flow table). */
+export function tcpNatV6(
+  ctx: StackContext,
+  options: TcpNatOptions = {},
+  onHandle?: (handle: TcpNatHandle) => void,
+): OperatorFunction<Ipv6Packet, Buffer> {
+  return natOperator<Ipv6Packet>(ctx, options, onHandle, (nat, packet) => nat.inputV6(packet));
+}
+
+function natOperator<P>(
+  ctx: StackContext,
+  options: TcpNatOptions,
+  onHandle: ((handle: TcpNatHandle) => void) | undefined,
+  input: (nat: TcpNat, packet: P) => void,
+): OperatorFunction<P, Buffer> {
   return (source) =>
     new Observable<Buffer>((subscriber) => {
       const nat = new TcpNat(ctx, (frame) => subscriber.next(frame), options);
       onHandle?.(nat);
       const subscription = source
-        .pipe(handler<Ipv4Packet, never>(ctx, 'tcp', (packet) => nat.input(packet)))
+        .pipe(handler<P, never>(ctx, 'tcp', (packet) => input(nat, packet)))
         .subscribe({ error: (e) => subscriber.error(e), complete: () => subscriber.complete() });
       return () => {
         subscription.unsubscribe();

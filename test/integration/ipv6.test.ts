@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inSandbox, assertOk } from './harness.js';
+import { inSandbox, assertOk, SHELL_HELPERS } from './harness.js';
 
 /** Waits (at most 10 s) until tap0 has a global address that is not tentative. */
 const WAIT_SLAAC = `
@@ -33,4 +33,62 @@ test('-6: SLAAC gives the guest an fd00::/64 address, the default route via our 
   assert.match(r.stdout, /default via fe80::5055:aff:fe00:202 dev tap0/);
   assert.match(r.stdout, /3 packets transmitted, 3 received/);
   assert.match(r.stdout, /1 packets transmitted, 1 received/);
+});
+
+/** Starts python3's http.server on [::1]:PORT over $W and waits (5 s at most) until it answers. */
+const SERVE_V6 = `
+W=$(mktemp -d)
+head -c 5000000 /dev/urandom > "$W/blob"
+sha256sum < "$W/blob" > "$W/expected"
+serve() {
+  python3 -m http.server "$1" --bind ::1 --directory "$W" > "$W/server.log" 2>&1 &
+  for _ in $(seq 50); do curl -sg -o /dev/null "http://[::1]:$1/" && return 0; sleep 0.1; done
+  cat "$W/server.log"; return 1
+}
+`;
+
+test('-6: curl in the guest downloads 5 MB from a server on the host [::1] through [fd00::2]', async () => {
+  const r = await inSandbox(`${SERVE_V6}${WAIT_SLAAC}
+serve 8086
+export W
+"$RXSLIRP" run -6 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
+  curl -sSg --max-time 20 "http://[fd00::2]:8086/blob" | sha256sum > "$W/got"
+  curl -sSg --max-time 5 -o /dev/null -w "%{http_code} %{remote_ip}\\n" "http://[fd00::2]:8086/"'
+cmp "$W/expected" "$W/got" && echo same-sha256
+`);
+  assertOk(r);
+  assert.match(r.stdout, /same-sha256/);
+  assert.match(r.stdout, /200 fd00::2/);
+});
+
+test('--cidr6 2001:db8:1::/64 by PID with -c: SLAAC in the new prefix, ping, TCP; --disable-host-loopback refuses the gateway', async () => {
+  const r = await inSandbox(`${SHELL_HELPERS}${SERVE_V6}${WAIT_SLAAC}
+serve 8087
+newns pid
+mkfifo /tmp/ready.$$
+"$RXSLIRP" -c -6 --cidr6=2001:db8:1::/64 -r 3 "$pid" tap0 3>/tmp/ready.$$ > /tmp/out.$$ &
+slirp=$!
+waitready /tmp/ready.$$
+innsx "$pid" bash -c "$(declare -f waitslaac); waitslaac"
+innsx "$pid" ip -6 addr show dev tap0 scope global
+innsx "$pid" ping -6 -c 2 -W 2 2001:db8:1::2
+innsx "$pid" curl -sSg --max-time 5 -o /dev/null -w "code=%{http_code}\\n" "http://[2001:db8:1::2]:8087/"
+kill "$slirp"; wait "$slirp" || true
+
+"$RXSLIRP" -c -6 --disable-host-loopback -r 3 "$pid" tap1 3>/tmp/ready.$$ > /dev/null &
+slirp=$!
+waitready /tmp/ready.$$
+set +e
+innsx "$pid" bash -c 'for _ in $(seq 100); do ip -6 addr show dev tap1 scope global | grep -q inet6 && break; sleep 0.1; done
+  ping -6 -c 1 -W 2 fd00::2
+  exec 3<>/dev/tcp/fd00::2/8087; echo "connect-exit=$?"' 2>&1
+kill "$slirp" "$pid"
+`);
+  assertOk(r);
+  assert.match(r.stdout, /inet6 2001:db8:1:[0-9a-f:]+\/64 scope global/);
+  assert.match(r.stdout, /2 packets transmitted, 2 received/);
+  assert.match(r.stdout, /code=200/);
+  assert.match(r.stdout, /1 packets transmitted, 1 received/);
+  assert.match(r.stdout, /Network is unreachable/);
+  assert.match(r.stdout, /connect-exit=1/);
 });
