@@ -41,7 +41,7 @@
  * unreachable, `udp.nat.host-loopback-disabled`); broadcast, multicast and
  * the other addresses no host socket may reach for the guest
  * (`udp.nat.martian`, dropped silently, as RFC 1122 forbids ICMP errors
- * about broadcasts). Not done: `--outbound-addr` for UDP (the streams
+ * about broadcasts); destination port 0 (`udp.nat.port-zero`). Not done: `--outbound-addr` for UDP (the streams
  * layer takes a local address, nothing passes one yet), IPv6.
  */
 import { Observable, Subject, pipe, type OperatorFunction, type Subscription } from 'rxjs';
@@ -286,6 +286,11 @@ export function udpNat(
       const open = (p: UdpPacket, key: string): Flow | undefined => {
         const { ip, udp } = p;
         const dst = ip.dst;
+        if (udp.dstPort === 0) {
+          ctx.counters.add('udp.nat.port-zero');
+          debug(`${key}: dropped: destination port 0`);
+          return undefined;
+        }
         if (dst === subnetBroadcast || ip.src === 0 || ip.src === subnetBroadcast) {
           ctx.counters.add('udp.nat.martian');
           debug(`${key}: dropped: broadcast or no source`);

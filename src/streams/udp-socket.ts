@@ -15,8 +15,9 @@
  * Node refuses to send on a socket whose connect has not completed, so
  * datagrams that come before are queued, at most QUEUE_LIMIT of them; past
  * that each is reported as an `ENOBUFS` error and dropped. A failed connect
- * (no route: `ENETUNREACH`) is reported once, and every datagram queued or
- * sent after it is reported with the same code.
+ * (no route: `ENETUNREACH`) is reported once, for itself and the datagrams
+ * queued until then; each datagram sent after it is reported with the same
+ * code.
  *
  * The factory type lets tests put a fake in its place (see
  * `UdpSocketFactory`); this module knows nothing of packets.
@@ -62,20 +63,26 @@ export const udpConnection: UdpSocketFactory = (target, outgoing$) =>
 
     socket.on('message', (data) => subscriber.next({ kind: 'message', data }));
     socket.on('error', onError);
-    const connect = (): void =>
-      socket.connect(target.port, target.address, (err?: Error) => {
-        if (state === 'closed') return;
-        if (err) {
-          state = 'failed';
-          failure = (err as NodeJS.ErrnoException).code ?? 'EIO';
-          fail(failure, 'connect');
+    const failed = (err: Error): void => {
+      state = 'failed';
+      failure = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      fail(failure, 'connect');
+      queue = [];
+    };
+    const connect = (): void => {
+      try {
+        socket.connect(target.port, target.address, (err?: Error) => {
+          if (state === 'closed') return;
+          if (err) return failed(err);
+          state = 'connected';
+          for (const d of queue) send(d);
           queue = [];
-          return;
-        }
-        state = 'connected';
-        for (const d of queue) send(d);
-        queue = [];
-      });
+        });
+      } catch (err) {
+        // Node refuses some targets before trying (port 0, a bad address).
+        failed(err as Error);
+      }
+    };
     if (target.localAddress === undefined) connect();
     else socket.bind({ address: target.localAddress, port: 0 }, connect);
 

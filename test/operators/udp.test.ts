@@ -125,7 +125,7 @@ test('--disable-host-loopback: the gateway is net unreachable and no socket open
   assert.equal(r.counter('udp.nat.host-loopback-disabled'), 1);
 });
 
-test('broadcast, multicast and loopback destinations are dropped without a word', () => {
+test('broadcast, multicast, loopback and port 0 are dropped without a word', () => {
   const r = natRig();
   for (const dst of [0xffffffff, 0x0a0002ff, 0xe00000fb, 0x7f000001]) {
     r.input.next(udpFrame(Buffer.from('x'), { dst, dstPort: 5353 }));
@@ -133,6 +133,9 @@ test('broadcast, multicast and loopback destinations are dropped without a word'
   assert.equal(r.host.sockets.length, 0);
   assert.equal(r.out.length, 0);
   assert.equal(r.counter('udp.nat.martian'), 4);
+  r.input.next(udpFrame(Buffer.from('x'), { dst: GATEWAY, dstPort: 0 }));
+  assert.equal(r.counter('udp.nat.port-zero'), 1);
+  assert.equal(r.host.sockets.length, 0);
 });
 
 test('idle flows expire on the scheduler; traffic either way keeps a flow alive', () => {
