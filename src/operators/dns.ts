@@ -33,7 +33,8 @@
  * `DnsForwarder`'s `forward` and write back `frameDnsTcp(answer)`. Until
  * then the TCP NAT refuses connections to network+3 with a reset. Answers
  * with TC set are passed on as they are, so a guest retrying over TCP hits
- * that gap. Not done either: IPv6 guests (fd00::3).
+ * that gap. IPv6 guests ask prefix::3 through udp6.ts, which runs a
+ * DnsForwarder of its own with the same options.
  */
 import { statSync, readFileSync } from 'node:fs';
 import { Subject, defer, finalize, type OperatorFunction, type Subscription } from 'rxjs';

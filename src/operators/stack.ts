@@ -21,6 +21,7 @@ import { tcpNat, tcpNatV6 } from './tcp.js';
 import { dhcpService } from './dhcp.js';
 import { dnsService, type DnsForwarderOptions } from './dns.js';
 import { udpInput, udpNat, type UdpNatOptions } from './udp.js';
+import { udpRouteV6 } from './udp6.js';
 
 /** Settings of the stack's services beyond the network's addresses. */
 export interface StackOptions {
@@ -48,6 +49,7 @@ export function slirpStack(
     const ipv6Routes = new Map<number, OperatorFunction<Ipv6Packet, Buffer>>([
       [NextHeader.ICMPv6, icmpv6Route(ctx)],
       [NextHeader.TCP, tcpNatV6(ctx)],
+      [NextHeader.UDP, udpRouteV6(ctx, { dns: options.dns, nat: options.udp })],
     ]);
     routes.set(EtherType.IPv6, pipe(ipv6Demux(ctx, ipv6Routes), ipv6Fragmenter(ctx)));
   }

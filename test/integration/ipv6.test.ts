@@ -92,3 +92,33 @@ kill "$slirp" "$pid"
   assert.match(r.stdout, /Network is unreachable/);
   assert.match(r.stdout, /connect-exit=1/);
 });
+
+test('-6: dig asks fd00::3 (forwarded to a test server on 198.51.100.1), and a UDP echo on [::1] answers through [fd00::2]', async () => {
+  const r = await inSandbox(`${WAIT_SLAAC}
+T="node $REPO/dist/test/integration/udp-tools.js"
+ip addr add 198.51.100.1/32 dev lo
+$T dns-server 198.51.100.1 53 > /tmp/dns.$$ &
+python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::1", 7007))
+print("listening", flush=True)
+for _ in range(10):
+    data, peer = s.recvfrom(65535)
+    s.sendto(data.upper(), peer)
+' > /tmp/echo.$$ &
+for _ in $(seq 100); do grep -q listening /tmp/dns.$$ && grep -q listening /tmp/echo.$$ && break; sleep 0.05; done
+"$RXSLIRP" run -6 --dns-upstream=198.51.100.1:53 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
+  dig +time=2 +tries=1 @fd00::3 www.example.test A +short
+  python3 -c "
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(b\\"hello over ipv6\\", (\\"fd00::2\\", 7007))
+print(s.recvfrom(100)[0].decode())
+"'
+`);
+  assertOk(r);
+  assert.match(r.stdout, /^198\.51\.100\.42$/m);
+  assert.match(r.stdout, /^HELLO OVER IPV6$/m);
+});
