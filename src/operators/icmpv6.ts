@@ -24,6 +24,7 @@ import type { StackContext } from './context.js';
 import { demux } from './demux.js';
 import { IPV6_PAYLOAD_OFFSET, ipv6Frame } from './frames.js';
 import { handler } from './handler.js';
+import { icmpv6EchoNat } from './icmpv6-nat.js';
 import { isLocalAddressV6, localMacV6 } from './ipv6.js';
 import { ALL_NODES, ndpRouter, type NdpRouterOptions } from './ndp.js';
 
@@ -56,6 +57,8 @@ export function icmpv6Route(
     [NDP, ndpRouter(ctx, options.ndp)],
     [ECHO_LOCAL, echoResponderV6(ctx)],
   ]);
+  const sockets = ctx.pingSockets;
+  if (sockets !== undefined) routes.set(ECHO_OTHER, icmpv6EchoNat(ctx, sockets));
   const unrouted = (_: Icmpv6Packet, k: number): void => {
     if (k === ECHO_OTHER) ctx.counters.add('icmpv6.echo.not-local');
     else if (MLD_TYPES.has(-k)) ctx.counters.add('icmpv6.mld.ignored');

@@ -122,3 +122,19 @@ print(s.recvfrom(100)[0].decode())
   assert.match(r.stdout, /^198\.51\.100\.42$/m);
   assert.match(r.stdout, /^HELLO OVER IPV6$/m);
 });
+
+test('-6 with ping sockets allowed: the guest pings 2001:db8::2 on a veth pair in the sandbox', async () => {
+  const r = await inSandbox(`${WAIT_SLAAC}
+ip link add v0 type veth peer name v1
+ip addr add 2001:db8::1/64 dev v0 nodad
+ip addr add 2001:db8::2/64 dev v1 nodad
+ip link set v0 up
+ip link set v1 up
+sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+"$RXSLIRP" run -6 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
+  ping -6 -c 2 -i 0.2 -W 2 2001:db8::2'
+`);
+  assertOk(r);
+  assert.match(r.stdout, /2 packets transmitted, 2 received/);
+  assert.match(r.stdout, /from 2001:db8::2: icmp_seq=1/);
+});
