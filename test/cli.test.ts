@@ -84,7 +84,10 @@ const BAD: [string[], RegExp][] = [
   [['--cidr6', 'fd00::/64', '1'], /^--cidr6 cannot be specified when --enable-ipv6 or -6/m],
   [['-6', '--cidr6', 'zz', '1'], /^invalid CIDR6: zz$/m],
   [['-6', '--cidr6', 'fd00::/48', '1'], /^IPv6 prefix length needs to be 64$/m],
-  [['-6', '--cidr6', 'fd00::5/64', '1'], /^CIDR6 needs to be a network address like fd00::\/64, not/m],
+  [
+    ['-6', '--cidr6', 'fd00::5/64', '1'],
+    /^CIDR6 needs to be a network address like fd00::\/64, not/m,
+  ],
   [['-6', '--cidr6', 'fe80::/64', '1'], /^CIDR6 needs to be a unicast prefix outside fe80::\/10/m],
   [['-6', '-m', '1200', '1'], /^MTU must be at least 1280 with IPv6$/m],
   [['--enable-sandbox', '1'], /^rxslirp: --enable-sandbox is not supported yet$/m],
