@@ -10,9 +10,14 @@ import assert from 'node:assert/strict';
 import { inSandbox, assertOk } from './harness.js';
 
 const DNS_SERVER = `T="node $REPO/dist/test/integration/udp-tools.js"
-ip addr add 198.51.100.1/32 dev lo
-$T dns-server 198.51.100.1 53 > /tmp/dns.$$ &
-for _ in $(seq 100); do grep -q listening /tmp/dns.$$ && break; sleep 0.05; done
+# startdns ADDR LOG: a test DNS server on ADDR (put on loopback), up before we go on.
+startdns() {
+  ip addr add "$1/32" dev lo
+  $T dns-server "$1" 53 > "$2" &
+  for _ in $(seq 200); do grep -q listening "$2" && return 0; sleep 0.05; done
+  echo "DNS server on $1 did not start"; cat "$2"; exit 1
+}
+startdns 198.51.100.1 /tmp/dns.$$
 `;
 
 test('dig and nslookup in the guest get answers via 10.0.2.3 from --dns-upstream', async () => {
@@ -33,9 +38,7 @@ cat /tmp/dns.$$
 
 test('--resolv-conf names the upstream; editing the file moves the forwarder', async () => {
   const r = await inSandbox(`${DNS_SERVER}
-ip addr add 198.51.100.2/32 dev lo
-$T dns-server 198.51.100.2 53 > /tmp/dns2.$$ &
-for _ in $(seq 100); do grep -q listening /tmp/dns2.$$ && break; sleep 0.05; done
+startdns 198.51.100.2 /tmp/dns2.$$
 printf 'nameserver 198.51.100.1\\n' > /tmp/resolv.$$
 "$RXSLIRP" run --resolv-conf=/tmp/resolv.$$ -- sh -c '
   dig +time=2 +tries=1 @10.0.2.3 first.test A +short
@@ -47,7 +50,7 @@ echo "--- server 1"; cat /tmp/dns.$$
 echo "--- server 2"; cat /tmp/dns2.$$
 `);
   assertOk(r);
-  assert.equal(r.stdout.match(/^198\.51\.100\.42$/gm)?.length, 2, r.stdout);
+  assert.equal(r.stdout.match(/^198\.51\.100\.42$/gm)?.length, 2, r.stdout + r.stderr);
   assert.match(r.stdout, /--- server 1\nlistening\nquery first\.test/);
   assert.match(r.stdout, /--- server 2\nlistening\nquery second\.test/);
 });

@@ -13,7 +13,8 @@ const TOOLS = 'T="node $REPO/dist/test/integration/udp-tools.js"\n';
 /** Starts the echo server on the sandbox's loopback and waits until it listens. */
 const ECHO_SERVER = `${TOOLS}
 $T echo-server 127.0.0.1 7777 > /tmp/echo.$$ &
-for _ in $(seq 100); do grep -q listening /tmp/echo.$$ && break; sleep 0.05; done
+for _ in $(seq 200); do grep -q listening /tmp/echo.$$ && break; sleep 0.05; done
+grep -q listening /tmp/echo.$$ || { echo "echo server did not start"; exit 1; }
 `;
 
 function counters(stderr: string): Map<string, number> {
