@@ -42,7 +42,8 @@
  * the other addresses no host socket may reach for the guest
  * (`udp.nat.martian`, dropped silently, as RFC 1122 forbids ICMP errors
  * about broadcasts); destination port 0 (`udp.nat.port-zero`). Not done: `--outbound-addr` for UDP (the streams
- * layer takes a local address, nothing passes one yet), IPv6.
+ * layer takes a local address, nothing passes one yet). IPv6 is
+ * udp6.ts's, on the same design.
  */
 import { Observable, Subject, pipe, type OperatorFunction, type Subscription } from 'rxjs';
 import type { Mac } from '../protocols/address.js';
