@@ -201,6 +201,9 @@ class Flow implements TcpSink {
   private timerAt = Infinity;
   private paused = false;
   private done = false;
+  /** The host sent FIN; we passed the guest's FIN on with end(). */
+  private hostFin = false;
+  private wroteFin = false;
 
   constructor(
     private readonly nat: TcpNat,
@@ -239,6 +242,7 @@ class Flow implements TcpSink {
   }
 
   private hostEnd(): void {
+    this.hostFin = true;
     if (this.done) return;
     this.endpoint.close(this.now);
     this.arm();
@@ -260,8 +264,15 @@ class Flow implements TcpSink {
     this.arm();
   }
 
+  /**
+   * The host socket is gone. After FINs both ways that is the normal end
+   * of its part: the endpoint still owes the guest whatever is in its send
+   * buffer, and its FIN, and finishes on its own. Any other close (errors
+   * arrive as `error` first) loses the host half, so the guest is reset.
+   */
   private hostClosed(): void {
-    if (this.done) return;
+    this.socket = undefined;
+    if (this.done || (this.hostFin && this.wroteFin)) return;
     this.endpoint.abort(this.now);
     this.arm();
   }
@@ -302,6 +313,7 @@ class Flow implements TcpSink {
   }
 
   peerFin(): void {
+    this.wroteFin = true;
     this.socket?.end();
   }
 

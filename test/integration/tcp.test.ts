@@ -117,6 +117,26 @@ waitlisten 7001
   assert.match(r.stdout, /half-close: sent 4194304, received \d+ after our FIN: ok/);
 });
 
+test('guest half-close, then the host echoes 4 MiB and closes at once: nothing is lost', async () => {
+  // The host server closes its socket as soon as its reply is written,
+  // long before the guest has acknowledged it: the flow must outlive the
+  // host socket until the guest has every byte and the FIN.
+  const r = await sandbox(`
+tools eof-server 7003 echo > "$W/server.log" &
+waitlisten 7003
+for i in 1 2 3; do
+  RXSLIRP_LOG=info "$RXSLIRP" run -- node "$TOOLS" half-close 10.0.2.2 7003 ${4 * MiB} echo
+done
+`);
+  assertOk(r);
+  assert.equal(
+    r.stdout.match(/half-close: sent 4194304, received \d+ after our FIN: ok/g)?.length,
+    3,
+    r.stdout,
+  );
+  assert.doesNotMatch(r.stderr, /tcp\.freed\.aborted|tcp\.no-flow/);
+});
+
 test('a closed port: the guest connect fails at once with ECONNREFUSED', async () => {
   const r = await sandbox(`
 "$RXSLIRP" run -- node "$TOOLS" connect 10.0.2.2 7999

@@ -284,3 +284,36 @@ test('an unacknowledged SYN-ACK is retransmitted on the virtual clock', () => {
   assert.ok(t.out.length >= 2, 'retransmitted after the initial RTO');
   assert.equal(tcpOf(t.out[1]!).control, TcpControl.Syn);
 });
+
+test('a host that closes right after its reply still gets the whole reply to the guest', () => {
+  const t = setup();
+  const { socket, ourIss } = establish(t);
+  t.input.next(guestSegment({ seq: seq(1001), ack: seq(ourIss + 1), control: TcpControl.Fin }));
+  const reply = pattern(300_000, 5);
+  t.out.length = 0;
+  socket.events.data(reply);
+  socket.events.end();
+  socket.events.closed();
+  assert.equal(t.flows(), 1, 'the flow outlives its host socket while it owes the guest data');
+
+  const got: Buffer[] = [];
+  let next = ourIss + 1;
+  let fin = false;
+  for (let round = 0; round < 1000 && !fin; round++) {
+    for (const frame of t.out.splice(0)) {
+      const seg = tcpOf(frame);
+      assert.notEqual(seg.control, TcpControl.Rst);
+      if (seg.seq === next && seg.payload.length > 0) {
+        got.push(Buffer.from(seg.payload));
+        next += seg.payload.length;
+      }
+      if (seg.control === TcpControl.Fin && seg.seq + seg.payload.length === next) fin = true;
+    }
+    t.input.next(guestSegment({ seq: seq(1002), ack: seq(fin ? next + 1 : next) }));
+    t.advanceTo(t.scheduler.now() + 50);
+  }
+  assert.ok(fin, 'the FIN followed the data');
+  assert.deepEqual(Buffer.concat(got), reply);
+  assert.equal(t.flows(), 0);
+  assert.equal(t.counter('tcp.freed.closed'), 1);
+});
