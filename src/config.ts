@@ -50,6 +50,11 @@ export interface NetworkConfig {
   hostLoopback: boolean;
   /** IPv6 addresses; undefined unless IPv6 is enabled (`-6`). */
   ipv6?: Ipv6Config;
+  /**
+   * Source addresses for the host sockets of the NAT (--outbound-addr,
+   * --outbound-addr6), for TCP and UDP alike; the kernel's choice if unset.
+   */
+  outbound?: { v4?: string; v6?: string };
 }
 
 export interface Ipv6Config {

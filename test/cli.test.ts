@@ -91,7 +91,14 @@ const BAD: [string[], RegExp][] = [
   [['-6', '--cidr6', 'fe80::/64', '1'], /^CIDR6 needs to be a unicast prefix outside fe80::\/10/m],
   [['-6', '-m', '1200', '1'], /^MTU must be at least 1280 with IPv6$/m],
   [['--enable-sandbox', '1'], /^rxslirp: --enable-sandbox is not supported yet$/m],
-  [['--outbound-addr', '127.0.0.1', '1'], /^rxslirp: --outbound-addr is not supported yet$/m],
+  [
+    ['--outbound-addr', 'no-such-iface0', '1'],
+    /^outbound-addr has to be valid ipv4 address or interface name\.$/m,
+  ],
+  [
+    ['--outbound-addr6', 'no-such-iface0', '1'],
+    /^outbound-addr6 has to be valid ipv6 address or interface name\.$/m,
+  ],
   [['abc'], /^PID must be a positive integer: abc$/m],
 ];
 

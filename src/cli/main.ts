@@ -60,6 +60,8 @@ export function startupText(s: Settings): string {
   text += item('DHCP begin', ipv4ToString(n.dhcpBegin));
   text += item('DHCP end', ipv4ToString(n.dhcpEnd));
   text += item('Recommended IP', ipv4ToString(n.recommended));
+  if (n.outbound?.v4) text += item('Outbound IPv4', n.outbound.v4);
+  if (n.outbound?.v6) text += item('Outbound IPv6', n.outbound.v6);
   if (s.mac) text += item('MAC address', macToString(s.mac));
   if (n.hostLoopback) {
     text +=

@@ -6,6 +6,8 @@
  * "not supported yet" error, never silently ignored.
  */
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import {
   ConfigError,
@@ -43,8 +45,8 @@ configures it, runs COMMAND inside and exits with its status.
 --userns-path=PATH       user namespace to join before the network namespace
 --enable-sandbox         sandbox the process (not supported yet)
 --enable-seccomp         limit system calls with seccomp (not supported yet)
---outbound-addr=IPv4     source address or interface for outgoing connections (not supported yet)
---outbound-addr6=IPv6    IPv6 source address or interface (not supported yet)
+--outbound-addr=IPv4     source address (or interface) of outgoing TCP and UDP sockets
+--outbound-addr6=IPv6    the same for IPv6
 --disable-dns            do not answer at network+3 (10.0.2.3 by default)
 --macaddress=MAC         MAC address of the tap (needs -c)
 --target-type=TYPE       target type ([netns|bess], default=netns; bess not supported)
@@ -228,12 +230,23 @@ function dnsUpstreamOption(value: string | undefined): string | undefined {
   return value;
 }
 
+/**
+ * `--outbound-addr`/`--outbound-addr6`: an address of that family, or the
+ * name of an interface whose first address of that family is taken.
+ */
+export function resolveOutbound(text: string, family: 4 | 6): string {
+  const wanted = family === 4 ? 'IPv4' : 'IPv6';
+  if (isIP(text) === family) return text;
+  const address = networkInterfaces()[text]?.find((a) => a.family === wanted);
+  if (address) return address.address;
+  const option = family === 4 ? 'outbound-addr' : 'outbound-addr6';
+  throw new UsageError(`${option} has to be valid ipv${family} address or interface name.`);
+}
+
 function notSupported(raw: Raw): string | undefined {
   if (raw.apiSocket !== undefined) return '--api-socket';
   if (raw.enableSandbox) return '--enable-sandbox';
   if (raw.enableSeccomp) return '--enable-seccomp';
-  if (raw.outboundAddr !== undefined) return '--outbound-addr';
-  if (raw.outboundAddr6 !== undefined) return '--outbound-addr6';
   if (raw.targetType === 'bess') return '--target-type=bess';
   return undefined;
 }
@@ -291,6 +304,13 @@ export function settingsFrom(raw: Raw, positional: string[], needTarget = true):
     });
   } catch (err) {
     throw new UsageError((err as ConfigError).message);
+  }
+
+  if (raw.outboundAddr !== undefined || raw.outboundAddr6 !== undefined) {
+    network.outbound = {
+      v4: raw.outboundAddr === undefined ? undefined : resolveOutbound(raw.outboundAddr, 4),
+      v6: raw.outboundAddr6 === undefined ? undefined : resolveOutbound(raw.outboundAddr6, 6),
+    };
   }
 
   if (raw.usernsPath !== undefined && !existsSync(raw.usernsPath)) {

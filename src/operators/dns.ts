@@ -155,7 +155,8 @@ export class DnsForwarder {
   }
 
   /** The upstream to use now: fixed, or resolv.conf's first nameserver. */
-  private server(): DnsServerAddress | undefined {
+  /** The upstream now: --dns-upstream, or resolv.conf's first nameserver. */
+  server(): DnsServerAddress | undefined {
     if (this.fixed !== undefined) return this.fixed;
     const now = this.ctx.scheduler.now();
     if (now - this.lastCheck >= this.recheckMs) {

@@ -19,7 +19,7 @@ import { icmpv6Route } from './icmpv6.js';
 import { ipv6Demux, ipv6Fragmenter } from './ipv6.js';
 import { tcpNat, tcpNatV6 } from './tcp.js';
 import { dhcpService } from './dhcp.js';
-import { dnsService, type DnsForwarderOptions } from './dns.js';
+import { DnsForwarder, dnsService, type DnsForwarderOptions } from './dns.js';
 import { udpInput, udpNat, type UdpNatOptions } from './udp.js';
 import { udpRouteV6 } from './udp6.js';
 
@@ -36,9 +36,12 @@ export function slirpStack(
 ): OperatorFunction<Buffer, Buffer> {
   // DHCP and DNS are the stack's own; every other datagram goes to the NAT.
   const udpServices = [dhcpService(ctx), dnsService(ctx, options.dns)];
+  // DNS over TCP is relayed to the same upstream the UDP forwarder uses.
+  const upstream = new DnsForwarder(ctx, options.dns);
+  const tcp = { dnsUpstream: () => upstream.server() };
   const ipv4Routes = new Map<number, OperatorFunction<Ipv4Packet, Buffer>>([
     [IpProtocol.ICMP, icmpv4Route(ctx)],
-    [IpProtocol.TCP, tcpNat(ctx)],
+    [IpProtocol.TCP, tcpNat(ctx, tcp)],
     [IpProtocol.UDP, udpInput(ctx, udpServices, udpNat(ctx, options.udp))],
   ]);
   const routes = new Map<number, OperatorFunction<Buffer, Buffer>>([
@@ -48,7 +51,7 @@ export function slirpStack(
   if (ctx.config.ipv6 !== undefined) {
     const ipv6Routes = new Map<number, OperatorFunction<Ipv6Packet, Buffer>>([
       [NextHeader.ICMPv6, icmpv6Route(ctx)],
-      [NextHeader.TCP, tcpNatV6(ctx)],
+      [NextHeader.TCP, tcpNatV6(ctx, tcp)],
       [NextHeader.UDP, udpRouteV6(ctx, { dns: options.dns, nat: options.udp })],
     ]);
     routes.set(EtherType.IPv6, pipe(ipv6Demux(ctx, ipv6Routes), ipv6Fragmenter(ctx)));

@@ -90,6 +90,12 @@ export interface TcpNatOptions {
   maxFlows?: number;
   /** Endpoint settings beyond ports, ISS and MTU. */
   endpoint?: Partial<TcpConfig>;
+  /**
+   * The upstream DNS server, for connections to the DNS address's port 53
+   * (DNS over TCP is relayed to it as a byte stream); without one they are
+   * reset.
+   */
+  dnsUpstream?: () => { address: string; port: number } | undefined;
 }
 
 /** What the operator exposes for tests and the API. */
@@ -99,7 +105,10 @@ export interface TcpNatHandle {
 
 const DEFAULT_MAX_FLOWS = 8192;
 
-type TcpTarget = NatTarget | { kind: 'unreachable'; reason: 'dns-over-tcp' };
+type TcpTarget =
+  | NatTarget
+  | { kind: 'host'; address: string; port: number }
+  | { kind: 'unreachable'; reason: 'dns-over-tcp' };
 const TCP_CHECKSUM_OFFSET = 16;
 /** Payload of one TCP super-frame: an IPv4 packet stays under 64 KiB. */
 const GSO_BYTES = 65000;
@@ -400,7 +409,7 @@ class TcpNat implements TcpNatHandle {
     };
     const target = (): TcpTarget =>
       ctx.config.dnsEnabled && packet.dst === ctx.config.dns
-        ? { kind: 'unreachable', reason: 'dns-over-tcp' }
+        ? this.dnsTarget(seg.dstPort)
         : natTargetV4(ctx, packet.dst);
     this.noFlow(key, seg, ip, target);
   }
@@ -428,9 +437,17 @@ class TcpNat implements TcpNatHandle {
     const v6 = ctx.config.ipv6;
     const target = (): TcpTarget =>
       ctx.config.dnsEnabled && v6 !== undefined && ipv6Equals(dst, 0, v6.dns)
-        ? { kind: 'unreachable', reason: 'dns-over-tcp' }
+        ? this.dnsTarget(seg.dstPort)
         : natTargetV6(ctx, dst);
     this.noFlow(key, seg, ip, target);
+  }
+
+  /** Where a connection to our DNS address goes: the upstream, for port 53. */
+  private dnsTarget(port: number): TcpTarget {
+    const server = port === 53 ? this.options.dnsUpstream?.() : undefined;
+    return server
+      ? { kind: 'host', address: server.address, port: server.port }
+      : { kind: 'unreachable', reason: 'dns-over-tcp' };
   }
 
   /** A segment for no flow: a SYN opens one, anything else gets a RST. */
@@ -475,7 +492,15 @@ class TcpNat implements TcpNatHandle {
     this.table.set(key, flow);
     flow.receive(seg);
     if (ctx.log.enabled('debug')) ctx.log.debug(`tcp: open ${key} -> ${target.address}`);
-    flow.socket = this.connector({ host: target.address, port: seg.dstPort }, flow.host);
+    const local = ip.ipv6 ? ctx.config.outbound?.v6 : ctx.config.outbound?.v4;
+    flow.socket = this.connector(
+      {
+        host: target.address,
+        port: 'port' in target ? target.port : seg.dstPort,
+        ...(local !== undefined && { localAddress: local }),
+      },
+      flow.host,
+    );
   }
 
   private reset(ip: FlowIp, seg: TcpSegment): void {

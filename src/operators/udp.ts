@@ -332,7 +332,12 @@ export function udpNat(
         flows.set(key, flow);
         ctx.counters.add('udp.nat.flow-opened');
         debug(`${key}: flow opened to ${target.address}:${udp.dstPort}`);
-        const target$ = { address: target.address, port: udp.dstPort, family: 4 as const };
+        const target$ = {
+          address: target.address,
+          port: udp.dstPort,
+          family: 4 as const,
+          ...(ctx.config.outbound?.v4 !== undefined && { localAddress: ctx.config.outbound.v4 }),
+        };
         flow.subscription = openSocket(target$, flow.outgoing).subscribe({
           next: (event) => onHost(flow, event),
           error: (err: unknown) => {

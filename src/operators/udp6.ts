@@ -321,7 +321,12 @@ export function udpNatV6(
         flows.set(key, flow);
         ctx.counters.add('udp6.nat.flow-opened');
         debug(`flow opened to [${target.address}]:${udp.dstPort}`);
-        const to = { address: target.address, port: udp.dstPort, family: 6 as const };
+        const to = {
+          address: target.address,
+          port: udp.dstPort,
+          family: 6 as const,
+          ...(ctx.config.outbound?.v6 !== undefined && { localAddress: ctx.config.outbound.v6 }),
+        };
         flow.subscription = openSocket(to, flow.outgoing).subscribe({
           next: (event) => onHost(flow, event),
           error: (err: unknown) => {

@@ -36,6 +36,20 @@ cat /tmp/dns.$$
   assert.match(r.stdout, /query www\.example\.test id=\d+/, 'the test server saw the query');
 });
 
+test('DNS over TCP via 10.0.2.3 is relayed to the same upstream', async () => {
+  const r = await inSandbox(`${DNS_SERVER}
+"$RXSLIRP" run --dns-upstream=198.51.100.1:53 -- sh -c '
+  dig +tcp +time=2 +tries=1 @10.0.2.3 tcp.example.test A +short
+  dig +tcp +time=2 +tries=1 @10.0.2.3 missing.invalid A | grep -o "status: [A-Z]*"
+'
+cat /tmp/dns.$$
+`);
+  assertOk(r);
+  assert.match(r.stdout, /^198\.51\.100\.42$/m);
+  assert.match(r.stdout, /status: NXDOMAIN/);
+  assert.match(r.stdout, /query tcp\.example\.test id=\d+ tcp/, 'the server saw it over TCP');
+});
+
 test('--resolv-conf names the upstream; editing the file moves the forwarder', async () => {
   const r = await inSandbox(`${DNS_SERVER}
 startdns 198.51.100.2 /tmp/dns2.$$

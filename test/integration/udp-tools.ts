@@ -17,7 +17,15 @@
  *   `query NAME` line per query.
  */
 import dgram from 'node:dgram';
-import { DnsHeader, encodeDnsResponse, parseQuestion, DnsType } from '../../src/protocols/dns.js';
+import net from 'node:net';
+import {
+  DnsHeader,
+  DnsTcpDeframer,
+  DnsType,
+  encodeDnsResponse,
+  frameDnsTcp,
+  parseQuestion,
+} from '../../src/protocols/dns.js';
 
 const LIMIT_MS = 20_000;
 
@@ -81,25 +89,48 @@ function sendOne(address: string, port: number): void {
   }, 300);
 }
 
+/** The test server's answer to one query, or undefined for a bad one. */
+function dnsAnswer(m: Uint8Array, transport: string): Uint8Array | undefined {
+  try {
+    const header = DnsHeader.parse(m);
+    const question = parseQuestion(m);
+    process.stdout.write(`query ${question.name} id=${header.id}${transport}\n`);
+    const known = question.name.endsWith('.test');
+    const answers =
+      known && question.type === DnsType.A
+        ? [{ type: 'A' as const, address: 0xc633642a, ttl: 60 }]
+        : [];
+    const query = { id: header.id, rd: header.rd, question };
+    return encodeDnsResponse(query, answers, known ? 0 : 3);
+  } catch (err) {
+    process.stdout.write(`bad query: ${String(err)}\n`);
+    return undefined;
+  }
+}
+
+/** Answers over UDP and over TCP (RFC 7766 framing) on the same port. */
 function dnsServer(address: string, port: number): void {
   const s = dgram.createSocket('udp4');
   s.on('message', (m, from) => {
-    try {
-      const header = DnsHeader.parse(m);
-      const question = parseQuestion(m);
-      process.stdout.write(`query ${question.name} id=${header.id}\n`);
-      const known = question.name.endsWith('.test');
-      const answers =
-        known && question.type === DnsType.A
-          ? [{ type: 'A' as const, address: 0xc633642a, ttl: 60 }]
-          : [];
-      const query = { id: header.id, rd: header.rd, question };
-      s.send(encodeDnsResponse(query, answers, known ? 0 : 3), from.port, from.address);
-    } catch (err) {
-      process.stdout.write(`bad query: ${String(err)}\n`);
-    }
+    const answer = dnsAnswer(m, '');
+    if (answer) s.send(answer, from.port, from.address);
   });
-  s.bind(port, address, () => process.stdout.write('listening\n'));
+  const tcp = net.createServer((conn) => {
+    const deframer = new DnsTcpDeframer();
+    conn.on('data', (chunk) => {
+      for (const m of deframer.push(chunk)) {
+        const answer = dnsAnswer(m, ' tcp');
+        if (answer) conn.write(frameDnsTcp(answer));
+      }
+    });
+    conn.on('error', () => conn.destroy());
+  });
+  let bound = 0;
+  const ready = (): void => {
+    if (++bound === 2) process.stdout.write('listening\n');
+  };
+  s.bind(port, address, ready);
+  tcp.listen(port, address, ready);
 }
 
 const [command, address = '', portText = '', ...rest] = process.argv.slice(2);

@@ -100,7 +100,13 @@ function tcpOf(frame: Buffer): TcpSegment {
 }
 
 function setup(
-  options: { maxFlows?: number; autoAck?: boolean; loopback?: boolean; rcvBuf?: number } = {},
+  options: {
+    maxFlows?: number;
+    autoAck?: boolean;
+    loopback?: boolean;
+    rcvBuf?: number;
+    dnsUpstream?: () => { address: string; port: number } | undefined;
+  } = {},
 ) {
   const host = fakeHost(options.autoAck ?? true);
   let handle: TcpNatHandle | undefined;
@@ -115,6 +121,7 @@ function setup(
           connector: host.connect,
           maxFlows: options.maxFlows,
           endpoint: { receiveBufferSize: options.rcvBuf },
+          dnsUpstream: options.dnsUpstream,
         },
         (h) => (handle = h),
       ),
@@ -138,7 +145,10 @@ test('the SYN-ACK waits for the host connect, which goes to 127.0.0.1', () => {
   const t = setup();
   t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn, mss: 1460 }));
   assert.equal(t.out.length, 0, 'nothing before the host accepts');
-  assert.deepEqual(t.host.sockets[0]!.target, { host: '127.0.0.1', port: 80 });
+  assert.deepEqual(t.host.sockets[0]!.target, {
+    host: '127.0.0.1',
+    port: 80,
+  });
 
   t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn, mss: 1460 }));
   assert.equal(t.host.sockets.length, 1, 'a retransmitted SYN opens no second socket');
@@ -316,4 +326,21 @@ test('a host that closes right after its reply still gets the whole reply to the
   assert.deepEqual(Buffer.concat(got), reply);
   assert.equal(t.flows(), 0);
   assert.equal(t.counter('tcp.freed.closed'), 1);
+});
+
+test('DNS over TCP to 10.0.2.3:53 goes to the upstream; other ports are reset', () => {
+  const t = setup({ dnsUpstream: () => ({ address: '198.51.100.1', port: 5353 }) });
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0x0a000203, 53));
+  assert.deepEqual(t.host.sockets[0]!.target, {
+    host: '198.51.100.1',
+    port: 5353,
+  });
+  t.input.next(guestSegment({ seq: seq(2000), control: TcpControl.Syn }, 0x0a000203, 80));
+  assert.equal(t.host.sockets.length, 1);
+  assert.equal(tcpOf(t.out.at(-1)!).control, TcpControl.Rst);
+
+  const none = setup({ dnsUpstream: () => undefined });
+  none.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0x0a000203, 53));
+  assert.equal(none.host.sockets.length, 0);
+  assert.equal(tcpOf(none.out[0]!).control, TcpControl.Rst);
 });
