@@ -1,5 +1,5 @@
 /**
- * rxslirp as its real users run it: an unprivileged user, with
+ * rxslirp as its real users run it: an unprivileged user (ping and TCP), with
  * /dev/net/tun at mode 0666 as distributions ship it. The test makes a
  * system user `rxslirp-test`, gives it a copy of the built package it can
  * read, and runs `rxslirp run -- ping` as that user inside a private
@@ -26,7 +26,7 @@ function ensureUser(): { uid: number; gid: number } {
   return { uid, gid };
 }
 
-test('an unprivileged user pings the gateway through rxslirp run', async () => {
+test('an unprivileged user pings the gateway and fetches from the host through rxslirp run', async () => {
   assertRoot();
   const { uid, gid } = ensureUser();
   const copy = mkdtempSync('/tmp/rxslirp-rootless-');
@@ -39,15 +39,20 @@ test('an unprivileged user pings the gateway through rxslirp run', async () => {
     chownSync(copy, uid, gid);
     chmodSync('/dev/net/tun', 0o666);
     const r = await inSandbox(`
+mkdir -p /tmp/www.$$ && echo "served to the guest" > /tmp/www.$$/index.txt
+python3 -m http.server 8088 --bind 127.0.0.1 --directory /tmp/www.$$ >/dev/null 2>&1 &
+for _ in $(seq 100); do ss -Hltn "sport = :8088" | grep -q . && break; sleep 0.05; done
 setpriv --reuid=${uid} --regid=${gid} --clear-groups -- sh -c '
   echo "outer uid $(id -u)"
-  node ${copy}/bin/rxslirp.js run -- sh -c "echo inner uid \\$(id -u); ping -c 3 -W 2 10.0.2.2"
+  node ${copy}/bin/rxslirp.js run -- sh -c "echo inner uid \\$(id -u); ping -c 3 -W 2 10.0.2.2; \\
+    curl -sS --max-time 10 http://10.0.2.2:8088/index.txt"
 '
 `);
     assertOk(r);
     assert.match(r.stdout, new RegExp(`^outer uid ${uid}$`, 'm'), 'rxslirp ran unprivileged');
     assert.match(r.stdout, /^inner uid 0$/m, 'the command ran as root of its own namespace');
     assert.match(r.stdout, /3 packets transmitted, 3 received/);
+    assert.match(r.stdout, /^served to the guest$/m, 'TCP through the NAT as an unprivileged user');
   } finally {
     chmodSync('/dev/net/tun', oldMode);
     rmSync(copy, { recursive: true, force: true });
