@@ -41,13 +41,13 @@
  * unreachable, `udp.nat.host-loopback-disabled`); broadcast, multicast and
  * the other addresses no host socket may reach for the guest
  * (`udp.nat.martian`, dropped silently, as RFC 1122 forbids ICMP errors
- * about broadcasts); destination port 0 (`udp.nat.port-zero`). Not done: `--outbound-addr` for UDP (the streams
- * layer takes a local address, nothing passes one yet). IPv6 is
- * udp6.ts's, on the same design.
+ * about broadcasts); destination port 0 (`udp.nat.port-zero`).
+ *
+ * The flow table, sockets and timer are udp-nat.ts's, shared with the IPv6
+ * NAT (udp6.ts); this file supplies the IPv4 half (`udpNatV4Family`).
  */
-import { Observable, Subject, pipe, type OperatorFunction, type Subscription } from 'rxjs';
+import { pipe, type OperatorFunction } from 'rxjs';
 import type { Mac } from '../protocols/address.js';
-import { ethSource } from '../protocols/ethernet.js';
 import {
   ICMPV4_HEADER,
   Icmpv4Type,
@@ -59,16 +59,14 @@ import {
 import { IpProtocol, type Ipv4Packet } from '../protocols/ipv4.js';
 import { UDP_HEADER, UdpDatagram, writeUdpV4 } from '../protocols/udp.js';
 import { trustedChecksum } from '../streams/offload.js';
-import {
-  udpConnection,
-  type UdpSocketEvent,
-  type UdpSocketFactory,
-} from '../streams/udp-socket.js';
 import { localMac, type StackContext } from './context.js';
 import { demux } from './demux.js';
 import { IPV4_PAYLOAD_OFFSET, icmpErrorFrame, ipv4Frame } from './frames.js';
-import { countFailure, handler } from './handler.js';
+import { handler } from './handler.js';
 import { natTargetV4 } from './nat.js';
+import { udpNatFlows, type UdpFlow, type UdpNatFamily, type UdpNatOptions } from './udp-nat.js';
+
+export type { UdpNatOptions } from './udp-nat.js';
 
 /** A validated datagram from the guest: its IPv4 packet and UDP view. */
 export interface UdpPacket {
@@ -142,15 +140,6 @@ export function ipIdSource(): () => number {
   return () => (id = (id + 1) & 0xffff);
 }
 
-export interface UdpNatOptions {
-  /** How host sockets are opened (tests pass a fake). */
-  openSocket?: UdpSocketFactory;
-  /** Flows at most (default 1024). */
-  maxFlows?: number;
-  /** A flow's life past its last datagram, in ms (default 60 s). */
-  idleTimeoutMs?: number;
-}
-
 /** Host socket errors and the ICMP unreachable code each becomes. */
 const UNREACHABLE_BY_ERRNO: Readonly<Record<string, number>> = {
   ECONNREFUSED: UnreachableCode.Port,
@@ -164,219 +153,86 @@ const UNREACHABLE_BY_ERRNO: Readonly<Record<string, number>> = {
 /** The largest quote kept: a 60-byte header and 8 bytes of payload. */
 const MAX_QUOTE = 68;
 
-interface Flow {
-  readonly key: string;
-  readonly guestMac: Uint8Array;
-  readonly guestIp: number;
-  readonly guestPort: number;
-  /** The destination as the guest wrote it (replies come from here). */
-  readonly remoteIp: number;
-  readonly remotePort: number;
-  readonly outgoing: Subject<Uint8Array>;
-  subscription: Subscription | undefined;
-  lastActive: number;
-  /** The guest's last datagram's header and first 8 bytes, for ICMP errors. */
-  readonly quote: Uint8Array;
-  quoteLength: number;
-}
-
 export function udpNat(
   ctx: StackContext,
   options: UdpNatOptions = {},
 ): OperatorFunction<UdpPacket, Buffer> {
-  const openSocket = options.openSocket ?? udpConnection;
-  const maxFlows = options.maxFlows ?? 1024;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  return udpNatFlows(ctx, options, () => udpNatV4Family(ctx));
+}
+
+/** The IPv4 half of the UDP NAT (udp-nat.ts), one per subscription. */
+function udpNatV4Family(ctx: StackContext): UdpNatFamily<Ipv4Packet, number> {
   const { network, netmask } = ctx.config;
   const subnetBroadcast = (network | ~netmask) >>> 0;
-  const debug = (text: string): void => {
-    if (ctx.log.enabled('debug')) ctx.log.debug(`udp: ${text}`);
+  const nextId = ipIdSource();
+  const refused = (key: string, counter: string, why: string): boolean => {
+    ctx.counters.add(`udp.nat.${counter}`);
+    if (ctx.log.enabled('debug')) ctx.log.debug(`udp: ${key}: dropped: ${why}`);
+    return true;
   };
-
-  return (source) =>
-    new Observable<Buffer>((subscriber) => {
-      const flows = new Map<string, Flow>();
-      const nextId = ipIdSource();
-      let timer: Subscription | undefined;
-
-      const close = (flow: Flow, why: string): void => {
-        flows.delete(flow.key);
-        flow.subscription?.unsubscribe();
-        flow.outgoing.complete();
-        ctx.counters.add(`udp.nat.flow-${why}`);
-        debug(`${flow.key}: flow ${why}`);
-      };
-
-      const arm = (): void => {
-        if (timer !== undefined) return;
-        const oldest = flows.values().next().value;
-        if (oldest === undefined) return;
-        const delay = Math.max(0, oldest.lastActive + idleTimeoutMs - ctx.scheduler.now());
-        timer = ctx.scheduler.schedule(() => {
-          timer = undefined;
-          const now = ctx.scheduler.now();
-          for (const flow of flows.values()) {
-            if (flow.lastActive + idleTimeoutMs > now) break;
-            close(flow, 'expired');
-          }
-          arm();
-        }, delay);
-      };
-
-      const touch = (flow: Flow): void => {
-        flow.lastActive = ctx.scheduler.now();
-        flows.delete(flow.key);
-        flows.set(flow.key, flow);
-      };
-
-      const toGuest = (flow: Flow, data: Buffer): void => {
-        if (data.length > UDP_MAX_PAYLOAD_V4) {
-          ctx.counters.add('udp.nat.too-long');
-          return;
-        }
-        touch(flow);
-        const frame = udpFrame(
-          {
-            dstMac: flow.guestMac,
-            srcMac: localMac(ctx, flow.remoteIp),
-            src: flow.remoteIp,
-            srcPort: flow.remotePort,
-            dst: flow.guestIp,
-            dstPort: flow.guestPort,
-            identification: nextId(),
-          },
-          data,
-        );
-        subscriber.next(frame);
-      };
-
-      const hostError = (flow: Flow, code: string): void => {
-        ctx.counters.add(`udp.nat.host-error.${code}`);
-        debug(`${flow.key}: host socket error ${code}`);
-        const unreachable = UNREACHABLE_BY_ERRNO[code];
-        if (unreachable === undefined || flow.quoteLength === 0) return;
-        const from = unreachable === UnreachableCode.Port ? flow.remoteIp : ctx.config.gateway;
-        const quote = flow.quote.subarray(0, flow.quoteLength);
-        const frame = ipv4Frame(flow.guestMac, ctx.gatewayMac, {
-          src: from,
-          dst: flow.guestIp,
-          protocol: IpProtocol.ICMP,
-          payloadLength: ICMPV4_HEADER + quote.length,
+  return {
+    name: 'udp',
+    socketFamily: 4,
+    localAddress: ctx.config.outbound?.v4,
+    maxPayload: UDP_MAX_PAYLOAD_V4,
+    quoteSize: MAX_QUOTE,
+    keyed: true,
+    key: ({ ip, udp }) => `${ip.src}:${udp.srcPort}>${ip.dst}:${udp.dstPort}`,
+    refuse: ({ ip, udp }, key) => {
+      if (udp.dstPort === 0) return refused(key, 'port-zero', 'destination port 0');
+      if (ip.dst === subnetBroadcast || ip.src === 0 || ip.src === subnetBroadcast) {
+        return refused(key, 'martian', 'broadcast or no source');
+      }
+      return false;
+    },
+    target: (ip) => natTargetV4(ctx, ip.dst),
+    guest: (ip) => ip.src,
+    remote: (ip) => ip.dst,
+    netUnreachable: (ip) =>
+      icmpErrorFrame(ctx, ip, Icmpv4Type.DestinationUnreachable, UnreachableCode.Net),
+    keepQuote: (flow, ip) => {
+      if (!mayReplyWithError(ip)) return;
+      flow.quoteLength = icmpv4ErrorLength(ip) - ICMPV4_HEADER;
+      flow.quote.set(ip.buf.subarray(ip.offset, ip.offset + flow.quoteLength));
+    },
+    datagramFrame: (flow, data) =>
+      udpFrame(
+        {
+          dstMac: flow.guestMac,
+          srcMac: localMac(ctx, flow.remote),
+          src: flow.remote,
+          srcPort: flow.remotePort,
+          dst: flow.guest,
+          dstPort: flow.guestPort,
           identification: nextId(),
-        });
-        writeIcmpv4ErrorQuoting(
-          frame,
-          IPV4_PAYLOAD_OFFSET,
-          Icmpv4Type.DestinationUnreachable,
-          unreachable,
-          quote,
-        );
-        ctx.counters.add('udp.nat.icmp-sent');
-        subscriber.next(frame);
-      };
-
-      const onHost = (flow: Flow, event: UdpSocketEvent): void => {
-        try {
-          if (event.kind === 'message') toGuest(flow, event.data);
-          else hostError(flow, event.code);
-        } catch (err) {
-          countFailure(ctx, 'udp', err);
-        }
-      };
-
-      const open = (p: UdpPacket, key: string): Flow | undefined => {
-        const { ip, udp } = p;
-        const dst = ip.dst;
-        if (udp.dstPort === 0) {
-          ctx.counters.add('udp.nat.port-zero');
-          debug(`${key}: dropped: destination port 0`);
-          return undefined;
-        }
-        if (dst === subnetBroadcast || ip.src === 0 || ip.src === subnetBroadcast) {
-          ctx.counters.add('udp.nat.martian');
-          debug(`${key}: dropped: broadcast or no source`);
-          return undefined;
-        }
-        const target = natTargetV4(ctx, dst);
-        if (target.kind === 'unreachable') {
-          ctx.counters.add(`udp.nat.${target.reason}`);
-          debug(`${key}: dropped: ${target.reason}`);
-          if (target.reason !== 'host-loopback-disabled') return undefined;
-          const icmp = icmpErrorFrame(
-            ctx,
-            ip,
-            Icmpv4Type.DestinationUnreachable,
-            UnreachableCode.Net,
-          );
-          if (icmp !== undefined) subscriber.next(icmp);
-          return undefined;
-        }
-        if (flows.size >= maxFlows) {
-          ctx.counters.add('udp.nat.flow-limit');
-          debug(`${key}: flow limit ${maxFlows} reached`);
-          return undefined;
-        }
-        const flow: Flow = {
-          key,
-          guestMac: Uint8Array.from(ethSource(ip.buf)),
-          guestIp: ip.src,
-          guestPort: udp.srcPort,
-          remoteIp: dst,
-          remotePort: udp.dstPort,
-          outgoing: new Subject<Uint8Array>(),
-          subscription: undefined,
-          lastActive: ctx.scheduler.now(),
-          quote: new Uint8Array(MAX_QUOTE),
-          quoteLength: 0,
-        };
-        flows.set(key, flow);
-        ctx.counters.add('udp.nat.flow-opened');
-        debug(`${key}: flow opened to ${target.address}:${udp.dstPort}`);
-        const target$ = {
-          address: target.address,
-          port: udp.dstPort,
-          family: 4 as const,
-          ...(ctx.config.outbound?.v4 !== undefined && { localAddress: ctx.config.outbound.v4 }),
-        };
-        flow.subscription = openSocket(target$, flow.outgoing).subscribe({
-          next: (event) => onHost(flow, event),
-          error: (err: unknown) => {
-            countFailure(ctx, 'udp', err);
-            if (flows.get(key) === flow) close(flow, 'failed');
-          },
-        });
-        arm();
-        return flow;
-      };
-
-      const fromGuest = (p: UdpPacket): void => {
-        const { ip, udp } = p;
-        const key = `${ip.src}:${udp.srcPort}>${ip.dst}:${udp.dstPort}`;
-        const flow = flows.get(key) ?? open(p, key);
-        if (flow === undefined) return;
-        touch(flow);
-        if (mayReplyWithError(ip)) {
-          flow.quoteLength = icmpv4ErrorLength(ip) - ICMPV4_HEADER;
-          flow.quote.set(ip.buf.subarray(ip.offset, ip.offset + flow.quoteLength));
-        }
-        flow.outgoing.next(udp.payload);
-      };
-
-      const subscription = source.subscribe({
-        next: (p) => {
-          try {
-            fromGuest(p);
-          } catch (err) {
-            countFailure(ctx, 'udp', err);
-          }
         },
-        error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        subscription.unsubscribe();
-        timer?.unsubscribe();
-        for (const flow of [...flows.values()]) close(flow, 'closed');
-      };
-    });
+        data,
+      ),
+    errorFrame: (flow, code) => unreachableFrame(ctx, flow, code, nextId),
+    openedLine: (key, address, port) => `${key}: flow opened to ${address}:${port}`,
+    hostErrorLine: (flow, code) => `${flow.key}: host socket error ${code}`,
+  };
+}
+
+/** ICMP destination unreachable for a host socket error, quoting the flow. */
+function unreachableFrame(
+  ctx: StackContext,
+  flow: UdpFlow<number>,
+  code: string,
+  nextId: () => number,
+): Buffer | undefined {
+  const unreachable = UNREACHABLE_BY_ERRNO[code];
+  if (unreachable === undefined || flow.quoteLength === 0) return undefined;
+  const from = unreachable === UnreachableCode.Port ? flow.remote : ctx.config.gateway;
+  const quote = flow.quote.subarray(0, flow.quoteLength);
+  const frame = ipv4Frame(flow.guestMac, ctx.gatewayMac, {
+    src: from,
+    dst: flow.guest,
+    protocol: IpProtocol.ICMP,
+    payloadLength: ICMPV4_HEADER + quote.length,
+    identification: nextId(),
+  });
+  const type = Icmpv4Type.DestinationUnreachable;
+  writeIcmpv4ErrorQuoting(frame, IPV4_PAYLOAD_OFFSET, type, unreachable, quote);
+  return frame;
 }

@@ -28,11 +28,12 @@
  * prohibited from the gateway). Flows expire `idleTimeoutMs` (60 s) after
  * their last datagram, on ctx.scheduler; at most `maxFlows` (1024) live.
  *
- * Not done: `--outbound-addr6`; sharing one flow table and one set of
- * limits with the IPv4 NAT (each has its own).
+ * The flow table, sockets and timer are udp-nat.ts's, shared in code with
+ * the IPv4 NAT; this file supplies the IPv6 half (`udpNatV6Family`). Not
+ * done: sharing one table and one set of limits with the IPv4 NAT (each
+ * has its own).
  */
-import { defer, finalize, Observable, pipe, Subject, type OperatorFunction } from 'rxjs';
-import type { Subscription } from 'rxjs';
+import { defer, finalize, pipe, type OperatorFunction } from 'rxjs';
 import { ipv6Equals, ipv6ToString, parseIpv6 } from '../protocols/address.js';
 import { pseudoSumV6 } from '../protocols/checksum.js';
 import { DHCPV6_SERVER_PORT, Dhcpv6InfoServer, duidLl, parseDhcpv6 } from '../protocols/dhcpv6.js';
@@ -48,7 +49,6 @@ import {
 import { NextHeader, type Ipv6Packet } from '../protocols/ipv6.js';
 import { UDP_HEADER, UdpDatagram, writeUdp } from '../protocols/udp.js';
 import { trustedChecksum } from '../streams/offload.js';
-import { udpConnection, type UdpSocketEvent } from '../streams/udp-socket.js';
 import type { StackContext } from './context.js';
 import { demux } from './demux.js';
 import { DNS_PORT, DnsForwarder, type DnsForwarderOptions } from './dns.js';
@@ -56,7 +56,7 @@ import { IPV6_PAYLOAD_OFFSET, icmpv6ErrorFrame, ipv6Frame } from './frames.js';
 import { countFailure, handler } from './handler.js';
 import { isLocalAddressV6, localMacV6 } from './ipv6.js';
 import { natTargetV6 } from './nat.js';
-import type { UdpNatOptions } from './udp.js';
+import { udpNatFlows, type UdpFlow, type UdpNatFamily, type UdpNatOptions } from './udp-nat.js';
 
 /** A validated datagram from the guest over IPv6. */
 export interface Udp6Packet {
@@ -191,185 +191,69 @@ const UNREACHABLE_BY_ERRNO: Readonly<Record<string, number>> = {
   EPERM: Icmpv6UnreachableCode.AdminProhibited,
 };
 
-interface Flow {
-  readonly key: string;
-  readonly guestMac: Uint8Array;
-  readonly guest: Uint8Array;
-  readonly guestPort: number;
-  readonly remote: Uint8Array;
-  readonly remotePort: number;
-  readonly outgoing: Subject<Uint8Array>;
-  subscription: Subscription | undefined;
-  lastActive: number;
-  readonly quote: Uint8Array;
-  quoteLength: number;
-}
-
 export function udpNatV6(
   ctx: StackContext,
   options: UdpNatOptions = {},
 ): OperatorFunction<Udp6Packet, Buffer> {
-  const openSocket = options.openSocket ?? udpConnection;
-  const maxFlows = options.maxFlows ?? 1024;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-  const debug = (text: string): void => {
-    if (ctx.log.enabled('debug')) ctx.log.debug(`udp6: ${text}`);
+  return udpNatFlows(ctx, options, () => udpNatV6Family(ctx));
+}
+
+/** The IPv6 half of the UDP NAT (udp-nat.ts). */
+function udpNatV6Family(ctx: StackContext): UdpNatFamily<Ipv6Packet, Uint8Array> {
+  const unreachable = Icmpv6Type.DestinationUnreachable;
+  return {
+    name: 'udp6',
+    socketFamily: 6,
+    localAddress: ctx.config.outbound?.v6,
+    maxPayload: UDP_MAX_PAYLOAD_V6,
+    quoteSize: QUOTE,
+    keyed: false,
+    key: ({ ip, udp }) => {
+      // Both addresses (32 bytes from the source on) and both ports.
+      const at = ip.buf.byteOffset + ip.offset + 8;
+      const addresses = Buffer.from(ip.buf.buffer, at, 32).toString('latin1');
+      return `${addresses}:${udp.srcPort}>${udp.dstPort}`;
+    },
+    refuse: () => false,
+    target: (ip) => natTargetV6(ctx, ip.dst),
+    guest: (ip) => Uint8Array.from(ip.src),
+    remote: (ip) => Uint8Array.from(ip.dst),
+    netUnreachable: (ip) => icmpv6ErrorFrame(ctx, ip, unreachable, Icmpv6UnreachableCode.NoRoute),
+    keepQuote: (flow, ip) => {
+      if (!mayReplyWithErrorV6(ip, unreachable)) return;
+      flow.quoteLength = Math.min(QUOTE, icmpv6ErrorLength(ip.bytes) - ICMPV6_HEADER);
+      flow.quote.set(ip.bytes.subarray(0, flow.quoteLength));
+    },
+    datagramFrame: (flow, data) => {
+      const mac = localMacV6(ctx, flow.remote);
+      const { remote, remotePort, guest, guestPort } = flow;
+      return udp6Frame(flow.guestMac, mac, remote, remotePort, guest, guestPort, data);
+    },
+    errorFrame: (flow, code) => unreachableFrameV6(ctx, flow, code),
+    openedLine: (_key, address, port) => `flow opened to [${address}]:${port}`,
+    hostErrorLine: (flow, code) =>
+      `host socket error ${code} to [${ipv6ToString(flow.remote)}]:${flow.remotePort}`,
   };
+}
 
-  return (source) =>
-    new Observable<Buffer>((subscriber) => {
-      const flows = new Map<string, Flow>();
-      let timer: Subscription | undefined;
-
-      const close = (flow: Flow, why: string): void => {
-        flows.delete(flow.key);
-        flow.subscription?.unsubscribe();
-        flow.outgoing.complete();
-        ctx.counters.add(`udp6.nat.flow-${why}`);
-      };
-
-      // One scheduled action, at the least recently used flow's deadline.
-      const arm = (): void => {
-        if (timer !== undefined) return;
-        const oldest = flows.values().next().value;
-        if (oldest === undefined) return;
-        const delay = Math.max(0, oldest.lastActive + idleTimeoutMs - ctx.scheduler.now());
-        timer = ctx.scheduler.schedule(() => {
-          timer = undefined;
-          const now = ctx.scheduler.now();
-          for (const flow of flows.values()) {
-            if (flow.lastActive + idleTimeoutMs > now) break;
-            close(flow, 'expired');
-          }
-          arm();
-        }, delay);
-      };
-
-      const touch = (flow: Flow): void => {
-        flow.lastActive = ctx.scheduler.now();
-        flows.delete(flow.key);
-        flows.set(flow.key, flow);
-      };
-
-      const toGuest = (flow: Flow, data: Buffer): void => {
-        if (data.length > UDP_MAX_PAYLOAD_V6) {
-          ctx.counters.add('udp6.nat.too-long');
-          return;
-        }
-        touch(flow);
-        const mac = localMacV6(ctx, flow.remote);
-        const { remote, remotePort, guest, guestPort } = flow;
-        subscriber.next(udp6Frame(flow.guestMac, mac, remote, remotePort, guest, guestPort, data));
-      };
-
-      const hostError = (flow: Flow, code: string): void => {
-        ctx.counters.add(`udp6.nat.host-error.${code}`);
-        debug(`host socket error ${code} to [${ipv6ToString(flow.remote)}]:${flow.remotePort}`);
-        const unreachable = UNREACHABLE_BY_ERRNO[code];
-        if (unreachable === undefined || flow.quoteLength === 0) return;
-        const port = unreachable === Icmpv6UnreachableCode.PortUnreachable;
-        const from = port ? flow.remote : ctx.config.ipv6!.gateway;
-        const quote = flow.quote.subarray(0, flow.quoteLength);
-        const frame = ipv6Frame(flow.guestMac, ctx.gatewayMac, {
-          src: from,
-          dst: flow.guest,
-          nextHeader: NextHeader.ICMPv6,
-          payloadLength: ICMPV6_HEADER + quote.length,
-        });
-        const type = Icmpv6Type.DestinationUnreachable;
-        writeIcmpv6(frame, IPV6_PAYLOAD_OFFSET, type, unreachable, 0, quote, from, flow.guest);
-        ctx.counters.add('udp6.nat.icmp-sent');
-        subscriber.next(frame);
-      };
-
-      const onHost = (flow: Flow, event: UdpSocketEvent): void => {
-        try {
-          if (event.kind === 'message') toGuest(flow, event.data);
-          else hostError(flow, event.code);
-        } catch (err) {
-          countFailure(ctx, 'udp6', err);
-        }
-      };
-
-      const open = ({ ip, udp }: Udp6Packet, key: string): Flow | undefined => {
-        const target = natTargetV6(ctx, ip.dst);
-        if (target.kind === 'unreachable') {
-          ctx.counters.add(`udp6.nat.${target.reason}`);
-          if (target.reason !== 'host-loopback-disabled') return undefined;
-          const type = Icmpv6Type.DestinationUnreachable;
-          const icmp = icmpv6ErrorFrame(ctx, ip, type, Icmpv6UnreachableCode.NoRoute);
-          if (icmp !== undefined) subscriber.next(icmp);
-          return undefined;
-        }
-        if (flows.size >= maxFlows) {
-          ctx.counters.add('udp6.nat.flow-limit');
-          return undefined;
-        }
-        const flow: Flow = {
-          key,
-          guestMac: Uint8Array.from(ethSource(ip.buf)),
-          guest: Uint8Array.from(ip.src),
-          guestPort: udp.srcPort,
-          remote: Uint8Array.from(ip.dst),
-          remotePort: udp.dstPort,
-          outgoing: new Subject<Uint8Array>(),
-          subscription: undefined,
-          lastActive: ctx.scheduler.now(),
-          quote: new Uint8Array(QUOTE),
-          quoteLength: 0,
-        };
-        flows.set(key, flow);
-        ctx.counters.add('udp6.nat.flow-opened');
-        debug(`flow opened to [${target.address}]:${udp.dstPort}`);
-        const to = {
-          address: target.address,
-          port: udp.dstPort,
-          family: 6 as const,
-          ...(ctx.config.outbound?.v6 !== undefined && { localAddress: ctx.config.outbound.v6 }),
-        };
-        flow.subscription = openSocket(to, flow.outgoing).subscribe({
-          next: (event) => onHost(flow, event),
-          error: (err: unknown) => {
-            countFailure(ctx, 'udp6', err);
-            if (flows.get(key) === flow) close(flow, 'failed');
-          },
-        });
-        arm();
-        return flow;
-      };
-
-      const fromGuest = (p: Udp6Packet): void => {
-        const { ip, udp } = p;
-        // Both addresses (32 bytes from the source on) and both ports.
-        const at = ip.buf.byteOffset + ip.offset + 8;
-        const addresses = Buffer.from(ip.buf.buffer, at, 32).toString('latin1');
-        const key = `${addresses}:${udp.srcPort}>${udp.dstPort}`;
-        const flow = flows.get(key) ?? open(p, key);
-        if (flow === undefined) return;
-        touch(flow);
-        const type = Icmpv6Type.DestinationUnreachable;
-        if (mayReplyWithErrorV6(ip, type)) {
-          flow.quoteLength = Math.min(QUOTE, icmpv6ErrorLength(ip.bytes) - ICMPV6_HEADER);
-          flow.quote.set(ip.bytes.subarray(0, flow.quoteLength));
-        }
-        flow.outgoing.next(udp.payload);
-      };
-
-      const subscription = source.subscribe({
-        next: (p) => {
-          try {
-            fromGuest(p);
-          } catch (err) {
-            countFailure(ctx, 'udp6', err);
-          }
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        subscription.unsubscribe();
-        timer?.unsubscribe();
-        for (const flow of [...flows.values()]) close(flow, 'closed');
-      };
-    });
+/** ICMPv6 destination unreachable for a host socket error, quoting the flow. */
+function unreachableFrameV6(
+  ctx: StackContext,
+  flow: UdpFlow<Uint8Array>,
+  code: string,
+): Buffer | undefined {
+  const unreachable = UNREACHABLE_BY_ERRNO[code];
+  if (unreachable === undefined || flow.quoteLength === 0) return undefined;
+  const port = unreachable === Icmpv6UnreachableCode.PortUnreachable;
+  const from = port ? flow.remote : ctx.config.ipv6!.gateway;
+  const quote = flow.quote.subarray(0, flow.quoteLength);
+  const frame = ipv6Frame(flow.guestMac, ctx.gatewayMac, {
+    src: from,
+    dst: flow.guest,
+    nextHeader: NextHeader.ICMPv6,
+    payloadLength: ICMPV6_HEADER + quote.length,
+  });
+  const type = Icmpv6Type.DestinationUnreachable;
+  writeIcmpv6(frame, IPV6_PAYLOAD_OFFSET, type, unreachable, 0, quote, from, flow.guest);
+  return frame;
 }
