@@ -22,13 +22,14 @@
  * gateway, and so do the NAT map's `unreachable` targets (nat.ts); a
  * request whose TTL would expire here gets time exceeded from the gateway.
  *
- * Flows idle for `idleMs` are closed by a sweep on ctx.scheduler every
- * idleMs/2 (so within 1.5 idleMs); at most
- * `maxFlows` are open, and opening one more closes the least recently
- * used. When the kernel forbids ping sockets (net.ipv4.ping_group_range),
- * one warning says how to allow them, and requests are counted as
+ * The flow table is ping-nat.ts's, shared with ICMPv6 (icmpv6-nat.ts):
+ * flows idle for `idleMs` are closed by a sweep on ctx.scheduler every
+ * idleMs/2 (so within 1.5 idleMs); at most `maxFlows` are open, and opening
+ * one more closes the least recently used (`icmp.nat.flow-evicted`). When
+ * the kernel forbids ping sockets (net.ipv4.ping_group_range), one warning
+ * says how to allow them, and requests are counted as
  * `icmp.echo.no-ping-socket` and dropped; opening is retried at most every
- * FORBIDDEN_RETRY_MS so that a range opened later takes effect.
+ * 10 s so that a range opened later takes effect.
  *
  * Replies longer than the guest's MTU (the request came in fragments)
  * leave here whole, without DF, and the stack's fragmenter splits them.
@@ -37,7 +38,7 @@
  * (`icmp.echo.broadcast`); ICMPv6 echo is not wired yet (the socket layer
  * opens ICMPv6 ping sockets, nothing routes to it).
  */
-import { Observable, Subscription, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { constants } from 'node:os';
 import { ipv4ToString, readIpv4, writeIpv4, type Ipv4 } from '../protocols/address.js';
 import { finish, sum } from '../protocols/checksum.js';
@@ -53,7 +54,6 @@ import {
 import { IPV4_MIN_HEADER, IpProtocol, type Ipv4Packet } from '../protocols/ipv4.js';
 import {
   ErrorOrigin,
-  PingSocketError,
   type PingMessage,
   type PingSocket,
   type PingSockets,
@@ -61,20 +61,17 @@ import {
 import { isLocalAddress, type StackContext } from './context.js';
 import { demux } from './demux.js';
 import { IPV4_PAYLOAD_OFFSET, icmpErrorFrame, ipv4Frame } from './frames.js';
-import { countFailure } from './handler.js';
 import { icmpEchoResponder } from './icmp-echo.js';
 import { natTargetV4 } from './nat.js';
+import {
+  pingNatFlows,
+  type PingFlow,
+  type PingNatFamily,
+  type PingNatOptions,
+} from './ping-nat.js';
 
-export interface IcmpNatOptions {
-  /** Most flows open at once (default 256). */
-  maxFlows?: number;
-  /** A flow without traffic for this long is closed (default 30 s). */
-  idleMs?: number;
-}
+export type IcmpNatOptions = PingNatOptions;
 
-const DEFAULT_MAX_FLOWS = 256;
-const DEFAULT_IDLE_MS = 30_000;
-const FORBIDDEN_RETRY_MS = 10_000;
 const QUOTE_SLOTS = 8;
 /** The longest IPv4 header and the 8 bytes of ICMP header an error quotes. */
 const QUOTE_BYTES = 60 + 8;
@@ -85,16 +82,12 @@ const IDENT = 4;
 const CHECKSUM = 2;
 const { errno } = constants;
 
-interface Flow {
-  readonly key: number;
+interface Flow extends PingFlow<number> {
   readonly ident: number;
   readonly dst: Ipv4;
   readonly dstBytes: Uint8Array;
-  readonly socket: PingSocket;
-  subscription: Subscription | undefined;
   guestSrc: Ipv4;
   readonly guestMac: Buffer;
-  lastUsed: number;
   /** QUOTE_SLOTS copies of a request's first bytes, by sequence number. */
   readonly quotes: Buffer;
   readonly quoteSeq: Int32Array;
@@ -121,260 +114,161 @@ export function icmpv4Route(ctx: StackContext): OperatorFunction<Ipv4Packet, Buf
   return demux(ctx, 'icmp', key, routes, () => undefined);
 }
 
-/** Echo requests to other hosts, through one ping socket per flow. */
+/** Echo requests to other hosts, through one ping socket per flow (ping-nat.ts). */
 export function icmpEchoNat(
   ctx: StackContext,
   sockets: PingSockets,
   options: IcmpNatOptions = {},
 ): OperatorFunction<Ipv4Packet, Buffer> {
-  const maxFlows = Math.max(1, options.maxFlows ?? DEFAULT_MAX_FLOWS);
-  const idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
+  return pingNatFlows(ctx, sockets, options, (emit) => icmpNatFamily(ctx, emit));
+}
+
+/** The ICMPv4 half of the ping-socket NAT. */
+function icmpNatFamily(
+  ctx: StackContext,
+  emit: (frame: Buffer) => void,
+): PingNatFamily<Ipv4Packet, number, Flow> {
   const broadcast = (ctx.config.network | ~ctx.config.netmask) >>> 0;
-  const log = ctx.log;
+  // The request admit parsed, for open and forward right after.
+  let request: Icmpv4Message | undefined;
 
-  return (source) =>
-    new Observable<Buffer>((subscriber) => {
-      const flows = new Map<number, Flow>();
-      let sweep: Subscription | undefined;
-      let warned = false;
-      let forbiddenUntil = -Infinity;
-      const emit = (frame: Buffer): void => subscriber.next(frame);
+  const errorToGuest = (packet: Ipv4Packet, type: number, code: number, counter: string) => {
+    const frame = icmpErrorFrame(ctx, packet, type, code);
+    if (frame === undefined) {
+      ctx.counters.add('icmp.echo.martian');
+      return;
+    }
+    ctx.counters.add(counter);
+    emit(frame);
+  };
 
-      const closeFlow = (flow: Flow, why: string): void => {
-        flows.delete(flow.key);
-        flow.subscription?.unsubscribe();
-        flow.socket.close();
-        if (log.enabled('debug')) log.debug(`icmp-nat: ${flowName(flow)} closed (${why})`);
-      };
+  const admit = (packet: Ipv4Packet): number | undefined => {
+    request = Icmpv4Message.parse(packet.buf, packet.payloadOffset, packet.payloadLength);
+    if (!request.isEchoRequest) {
+      ctx.counters.add('icmp.unhandled-type');
+      return undefined;
+    }
+    if (packet.dst === broadcast) {
+      ctx.counters.add('icmp.echo.broadcast');
+      return undefined;
+    }
+    if (natTargetV4(ctx, packet.dst).kind === 'unreachable') {
+      const unreachable = Icmpv4Type.DestinationUnreachable;
+      errorToGuest(packet, unreachable, UnreachableCode.Net, 'icmp.echo.unreachable');
+      return undefined;
+    }
+    if (packet.ttl <= 1) {
+      const code = TimeExceededCode.TtlExceeded;
+      errorToGuest(packet, Icmpv4Type.TimeExceeded, code, 'icmp.echo.ttl-exceeded');
+      return undefined;
+    }
+    return packet.dst * 0x10000 + request.identifier;
+  };
 
-      const sweepIdle = (): void => {
-        sweep = undefined;
-        const now = ctx.scheduler.now();
-        for (const flow of [...flows.values()]) {
-          if (now - flow.lastUsed >= idleMs) closeFlow(flow, 'idle');
-        }
-        if (flows.size > 0) scheduleSweep();
-      };
+  const forward = (flow: Flow, packet: Ipv4Packet): void => {
+    const echo = request!;
+    flow.guestSrc = packet.src;
+    flow.guestMac.set(ethSource(packet.buf));
+    keepQuote(flow, packet, echo.sequence);
+    const sent = flow.socket.send(flow.dstBytes, echo.bytes, packet.ttl - 1);
+    if (sent >= 0) ctx.counters.add('icmp.echo.forwarded');
+    else onSendFailure(packet, -sent);
+  };
 
-      const scheduleSweep = (): void => {
-        if (sweep === undefined) sweep = ctx.scheduler.schedule(sweepIdle, idleMs / 2);
-      };
+  const onSendFailure = (packet: Ipv4Packet, code: number): void => {
+    const unreachable = Icmpv4Type.DestinationUnreachable;
+    if (code === errno.ENETUNREACH) {
+      errorToGuest(packet, unreachable, UnreachableCode.Net, 'icmp.echo.net-unreachable');
+    } else if (code === errno.EHOSTUNREACH) {
+      errorToGuest(packet, unreachable, UnreachableCode.Host, 'icmp.echo.host-unreachable');
+    } else if (code === errno.EAGAIN || code === errno.ENOBUFS) {
+      ctx.counters.add('icmp.echo.send-busy');
+    } else {
+      ctx.counters.add('icmp.echo.send-failed');
+      if (ctx.log.enabled('debug')) ctx.log.debug(`icmp-nat: send failed: errno ${code}`);
+    }
+  };
 
-      const errorToGuest = (packet: Ipv4Packet, type: number, code: number, counter: string) => {
-        const frame = icmpErrorFrame(ctx, packet, type, code);
-        if (frame === undefined) {
-          ctx.counters.add('icmp.echo.martian');
-          return;
-        }
-        ctx.counters.add(counter);
-        emit(frame);
-      };
+  return {
+    name: 'icmp',
+    socketFamily: 4,
+    logPrefix: 'icmp-nat',
+    evictedCounter: 'icmp.nat.flow-evicted',
+    admit,
+    open: (key, packet, socket, now) => newFlow(key, request!.identifier, packet.dst, socket, now),
+    forward,
+    reply: (flow, m) => {
+      const frame = replyFrame(ctx, flow, m);
+      if (frame !== undefined) emit(frame);
+    },
+    error: (flow, m) => {
+      const frame = errorFrame(ctx, flow, m);
+      if (frame !== undefined) emit(frame);
+    },
+    flowName,
+    forbiddenWarning: (message) =>
+      `ping to hosts other than the gateway is off: ${message}. ` +
+      'To allow it, widen the range to include this group, e.g. ' +
+      '`sysctl -w net.ipv4.ping_group_range="0 2147483647"`. ' +
+      'Ping to the gateway and DNS addresses still works.',
+  };
+}
 
-      const openFlow = (key: number, packet: Ipv4Packet, ident: number): Flow | undefined => {
-        const now = ctx.scheduler.now();
-        if (now < forbiddenUntil) {
-          ctx.counters.add('icmp.echo.no-ping-socket');
-          return undefined;
-        }
-        let socket: PingSocket;
-        try {
-          socket = sockets.open(4);
-        } catch (err) {
-          onOpenFailure(err, now);
-          return undefined;
-        }
-        if (flows.size >= maxFlows) {
-          closeFlow(flows.values().next().value as Flow, 'flow limit');
-          ctx.counters.add('icmp.nat.flow-evicted');
-        }
-        const flow = newFlow(key, ident, packet.dst, socket, now);
-        flows.set(key, flow);
-        flow.subscription = socket.messages$.subscribe({
-          next: (m) => onMessage(flow, m),
-          error: (err: unknown) => {
-            ctx.counters.add('icmp.nat.socket-error');
-            log.debug(`icmp-nat: ${flowName(flow)}: ${String(err)}`);
-            closeFlow(flow, 'socket error');
-          },
-        });
-        scheduleSweep();
-        if (log.enabled('debug')) log.debug(`icmp-nat: ${flowName(flow)} opened`);
-        return flow;
-      };
+/** The guest's echo reply for the host's, or undefined when counted and dropped. */
+function replyFrame(ctx: StackContext, flow: Flow, m: PingMessage): Buffer | undefined {
+  const data = m.data;
+  if (data.length < ICMPV4_HEADER || data[0] !== Icmpv4Type.EchoReply) {
+    ctx.counters.add('icmp.nat.reply-malformed');
+    return undefined;
+  }
+  if (m.from.length !== 4 || readIpv4(m.from, 0) !== flow.dst) {
+    ctx.counters.add('icmp.nat.reply-wrong-source');
+    return undefined;
+  }
+  if (IPV4_MIN_HEADER + data.length > MAX_IPV4_LENGTH) {
+    ctx.counters.add('icmp.nat.reply-too-big');
+    return undefined;
+  }
+  flow.lastUsed = ctx.scheduler.now();
+  const frame = ipv4Frame(flow.guestMac, ctx.gatewayMac, {
+    src: flow.dst,
+    dst: flow.guestSrc,
+    protocol: IpProtocol.ICMP,
+    payloadLength: data.length,
+    ttl: m.ttl > 0 ? Math.max(1, m.ttl - 1) : 64,
+  });
+  frame.set(data, IPV4_PAYLOAD_OFFSET);
+  restoreIdentifier(frame, IPV4_PAYLOAD_OFFSET, data.length, flow.ident);
+  ctx.counters.add('icmp.nat.replied');
+  return frame;
+}
 
-      const onOpenFailure = (err: unknown, now: number): void => {
-        if (!(err instanceof PingSocketError)) throw err;
-        if (err.code !== 'forbidden') {
-          ctx.counters.add('icmp.echo.socket-error');
-          if (log.enabled('debug')) log.debug(`icmp-nat: ${err.message}`);
-          return;
-        }
-        ctx.counters.add('icmp.echo.no-ping-socket');
-        forbiddenUntil = now + FORBIDDEN_RETRY_MS;
-        if (warned) return;
-        warned = true;
-        log.warn(
-          `ping to hosts other than the gateway is off: ${err.message}. ` +
-            'To allow it, widen the range to include this group, e.g. ' +
-            '`sysctl -w net.ipv4.ping_group_range="0 2147483647"`. ' +
-            'Ping to the gateway and DNS addresses still works.',
-        );
-      };
-
-      const onRequest = (packet: Ipv4Packet): void => {
-        const request = Icmpv4Message.parse(packet.buf, packet.payloadOffset, packet.payloadLength);
-        if (!request.isEchoRequest) {
-          ctx.counters.add('icmp.unhandled-type');
-          return;
-        }
-        if (packet.dst === broadcast) {
-          ctx.counters.add('icmp.echo.broadcast');
-          return;
-        }
-        if (natTargetV4(ctx, packet.dst).kind === 'unreachable') {
-          errorToGuest(
-            packet,
-            Icmpv4Type.DestinationUnreachable,
-            UnreachableCode.Net,
-            'icmp.echo.unreachable',
-          );
-          return;
-        }
-        if (packet.ttl <= 1) {
-          errorToGuest(
-            packet,
-            Icmpv4Type.TimeExceeded,
-            TimeExceededCode.TtlExceeded,
-            'icmp.echo.ttl-exceeded',
-          );
-          return;
-        }
-        const key = packet.dst * 0x10000 + request.identifier;
-        let flow = flows.get(key);
-        if (flow !== undefined) {
-          // Map order is least recently used first.
-          flows.delete(key);
-          flows.set(key, flow);
-        } else {
-          flow = openFlow(key, packet, request.identifier);
-          if (flow === undefined) return;
-        }
-        flow.lastUsed = ctx.scheduler.now();
-        flow.guestSrc = packet.src;
-        flow.guestMac.set(ethSource(packet.buf));
-        keepQuote(flow, packet, request.sequence);
-        const sent = flow.socket.send(flow.dstBytes, request.bytes, packet.ttl - 1);
-        if (sent >= 0) ctx.counters.add('icmp.echo.forwarded');
-        else onSendFailure(packet, -sent);
-      };
-
-      const onSendFailure = (packet: Ipv4Packet, code: number): void => {
-        if (code === errno.ENETUNREACH) {
-          errorToGuest(
-            packet,
-            Icmpv4Type.DestinationUnreachable,
-            UnreachableCode.Net,
-            'icmp.echo.net-unreachable',
-          );
-        } else if (code === errno.EHOSTUNREACH) {
-          errorToGuest(
-            packet,
-            Icmpv4Type.DestinationUnreachable,
-            UnreachableCode.Host,
-            'icmp.echo.host-unreachable',
-          );
-        } else if (code === errno.EAGAIN || code === errno.ENOBUFS) {
-          ctx.counters.add('icmp.echo.send-busy');
-        } else {
-          ctx.counters.add('icmp.echo.send-failed');
-          if (log.enabled('debug')) log.debug(`icmp-nat: send failed: errno ${code}`);
-        }
-      };
-
-      const onMessage = (flow: Flow, m: PingMessage): void => {
-        try {
-          if (m.kind === 'reply') onReply(flow, m);
-          else onError(flow, m);
-        } catch (err) {
-          countFailure(ctx, 'icmp', err);
-        }
-      };
-
-      const onReply = (flow: Flow, m: PingMessage): void => {
-        const data = m.data;
-        if (data.length < ICMPV4_HEADER || data[0] !== Icmpv4Type.EchoReply) {
-          ctx.counters.add('icmp.nat.reply-malformed');
-          return;
-        }
-        if (m.from.length !== 4 || readIpv4(m.from, 0) !== flow.dst) {
-          ctx.counters.add('icmp.nat.reply-wrong-source');
-          return;
-        }
-        if (IPV4_MIN_HEADER + data.length > MAX_IPV4_LENGTH) {
-          ctx.counters.add('icmp.nat.reply-too-big');
-          return;
-        }
-        flow.lastUsed = ctx.scheduler.now();
-        const frame = ipv4Frame(flow.guestMac, ctx.gatewayMac, {
-          src: flow.dst,
-          dst: flow.guestSrc,
-          protocol: IpProtocol.ICMP,
-          payloadLength: data.length,
-          ttl: m.ttl > 0 ? Math.max(1, m.ttl - 1) : 64,
-        });
-        frame.set(data, IPV4_PAYLOAD_OFFSET);
-        restoreIdentifier(frame, IPV4_PAYLOAD_OFFSET, data.length, flow.ident);
-        ctx.counters.add('icmp.nat.replied');
-        emit(frame);
-      };
-
-      const onError = (flow: Flow, m: PingMessage): void => {
-        const seq = m.data.length >= ICMPV4_HEADER ? (m.data[6]! << 8) | m.data[7]! : -1;
-        const slot = flow.quoteSeq.indexOf(seq);
-        if (seq < 0 || slot < 0) {
-          ctx.counters.add('icmp.nat.error-unmatched');
-          return;
-        }
-        const mapped = guestError(m);
-        if (mapped === undefined) {
-          ctx.counters.add('icmp.nat.error-unmapped');
-          return;
-        }
-        const reporter =
-          m.origin === ErrorOrigin.Icmp && m.from.length === 4 ? readIpv4(m.from, 0) : 0;
-        const at = slot * QUOTE_BYTES;
-        const quoted = flow.quotes.subarray(at, at + flow.quoteLength[slot]!);
-        const frame = ipv4Frame(flow.guestMac, ctx.gatewayMac, {
-          src: reporter !== 0 ? reporter : ctx.config.gateway,
-          dst: flow.guestSrc,
-          protocol: IpProtocol.ICMP,
-          payloadLength: ICMPV4_HEADER + quoted.length,
-        });
-        const [type, code, rest] = mapped;
-        writeQuotedError(frame, IPV4_PAYLOAD_OFFSET, type, code, quoted, rest);
-        ctx.counters.add('icmp.nat.error-relayed');
-        emit(frame);
-      };
-
-      const input = source.subscribe({
-        next: (packet) => {
-          try {
-            onRequest(packet);
-          } catch (err) {
-            countFailure(ctx, 'icmp', err);
-          }
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-
-      return () => {
-        input.unsubscribe();
-        sweep?.unsubscribe();
-        sweep = undefined;
-        for (const flow of [...flows.values()]) closeFlow(flow, 'stack stopped');
-      };
-    });
+/** The guest's ICMP error for one the host got about a flow's request. */
+function errorFrame(ctx: StackContext, flow: Flow, m: PingMessage): Buffer | undefined {
+  const seq = m.data.length >= ICMPV4_HEADER ? (m.data[6]! << 8) | m.data[7]! : -1;
+  const slot = flow.quoteSeq.indexOf(seq);
+  if (seq < 0 || slot < 0) {
+    ctx.counters.add('icmp.nat.error-unmatched');
+    return undefined;
+  }
+  const mapped = guestError(m);
+  if (mapped === undefined) {
+    ctx.counters.add('icmp.nat.error-unmapped');
+    return undefined;
+  }
+  const reporter = m.origin === ErrorOrigin.Icmp && m.from.length === 4 ? readIpv4(m.from, 0) : 0;
+  const at = slot * QUOTE_BYTES;
+  const quoted = flow.quotes.subarray(at, at + flow.quoteLength[slot]!);
+  const frame = ipv4Frame(flow.guestMac, ctx.gatewayMac, {
+    src: reporter !== 0 ? reporter : ctx.config.gateway,
+    dst: flow.guestSrc,
+    protocol: IpProtocol.ICMP,
+    payloadLength: ICMPV4_HEADER + quoted.length,
+  });
+  const [type, code, rest] = mapped;
+  writeQuotedError(frame, IPV4_PAYLOAD_OFFSET, type, code, quoted, rest);
+  ctx.counters.add('icmp.nat.error-relayed');
+  return frame;
 }
 
 function newFlow(key: number, ident: number, dst: Ipv4, socket: PingSocket, now: number): Flow {

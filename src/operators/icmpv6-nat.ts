@@ -17,14 +17,15 @@
  * that reported them, quoting the guest's own request, which each flow
  * keeps for its last QUOTE_SLOTS sequence numbers (IPv6 and ICMPv6 headers).
  *
- * Flows idle for `idleMs` (30 s) are closed by a sweep on ctx.scheduler;
+ * The flow table is ping-nat.ts's, shared with ICMP (icmp-nat.ts). Flows
+ * idle for `idleMs` (30 s) are closed by a sweep on ctx.scheduler;
  * at most `maxFlows` (256) are open and one more closes the least recently
  * used. When the kernel forbids ping sockets (net.ipv4.ping_group_range,
  * which governs ICMPv6 ping sockets too) the request is counted as
  * `icmpv6.echo.no-ping-socket` and dropped, with one warning, and opening
  * is retried at most every 10 s.
  */
-import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { constants } from 'node:os';
 import { ipv6Equals, ipv6ToString } from '../protocols/address.js';
 import { ethSource } from '../protocols/ethernet.js';
@@ -36,38 +37,29 @@ import {
   writeIcmpv6,
 } from '../protocols/icmpv6.js';
 import { IPV6_HEADER, NextHeader } from '../protocols/ipv6.js';
-import {
-  ErrorOrigin,
-  PingSocketError,
-  type PingMessage,
-  type PingSocket,
-  type PingSockets,
-} from '../streams/ping.js';
+import { ErrorOrigin, type PingMessage, type PingSockets } from '../streams/ping.js';
 import type { StackContext } from './context.js';
 import { IPV6_PAYLOAD_OFFSET, icmpv6ErrorFrame, ipv6Frame } from './frames.js';
-import { countFailure } from './handler.js';
 import type { Icmpv6Packet } from './icmpv6.js';
 import { natTargetV6 } from './nat.js';
+import {
+  pingNatFlows,
+  type PingFlow,
+  type PingNatFamily,
+  type PingNatOptions,
+} from './ping-nat.js';
 
-export interface Icmpv6NatOptions {
-  maxFlows?: number;
-  idleMs?: number;
-}
+export type Icmpv6NatOptions = PingNatOptions;
 
 const QUOTE_SLOTS = 8;
 const QUOTE_BYTES = IPV6_HEADER + ICMPV6_HEADER;
-const FORBIDDEN_RETRY_MS = 10_000;
 const { errno } = constants;
 
-interface Flow {
-  readonly key: string;
+interface Flow extends PingFlow<string> {
   readonly ident: number;
   readonly dst: Uint8Array;
-  readonly socket: PingSocket;
-  subscription: Subscription | undefined;
   guest: Uint8Array;
   readonly guestMac: Uint8Array;
-  lastUsed: number;
   readonly quotes: Uint8Array;
   readonly quoteSeq: Int32Array;
 }
@@ -77,193 +69,132 @@ export function icmpv6EchoNat(
   sockets: PingSockets,
   options: Icmpv6NatOptions = {},
 ): OperatorFunction<Icmpv6Packet, Buffer> {
-  const maxFlows = Math.max(1, options.maxFlows ?? 256);
-  const idleMs = options.idleMs ?? 30_000;
-  const v6 = ctx.config.ipv6!;
-  const log = ctx.log;
+  return pingNatFlows(ctx, sockets, options, (emit) => icmpv6NatFamily(ctx, emit));
+}
 
-  return (source) =>
-    new Observable<Buffer>((subscriber) => {
-      const flows = new Map<string, Flow>();
-      let sweep: Subscription | undefined;
-      let warned = false;
-      let forbiddenUntil = -Infinity;
-      const emit = (frame: Buffer): void => subscriber.next(frame);
+/** The ICMPv6 half of the ping-socket NAT (ping-nat.ts). */
+function icmpv6NatFamily(
+  ctx: StackContext,
+  emit: (frame: Buffer) => void,
+): PingNatFamily<Icmpv6Packet, string, Flow> {
+  const unreachable = Icmpv6Type.DestinationUnreachable;
 
-      const closeFlow = (flow: Flow): void => {
-        flows.delete(flow.key);
-        flow.subscription?.unsubscribe();
-        flow.socket.close();
-      };
+  const toGuest = (p: Icmpv6Packet, type: number, code: number, counter: string): void => {
+    const frame = icmpv6ErrorFrame(ctx, p.ip, type, code);
+    ctx.counters.add(frame === undefined ? 'icmpv6.echo.martian' : counter);
+    if (frame !== undefined) emit(frame);
+  };
 
-      const sweepIdle = (): void => {
-        sweep = undefined;
-        const now = ctx.scheduler.now();
-        for (const flow of [...flows.values()]) if (now - flow.lastUsed >= idleMs) closeFlow(flow);
-        if (flows.size > 0) sweep = ctx.scheduler.schedule(sweepIdle, idleMs / 2);
-      };
+  const admit = (p: Icmpv6Packet): string | undefined => {
+    const { ip, icmp } = p;
+    if (natTargetV6(ctx, ip.dst).kind === 'unreachable') {
+      toGuest(p, unreachable, Icmpv6UnreachableCode.NoRoute, 'icmpv6.echo.unreachable');
+      return undefined;
+    }
+    if (ip.hopLimit <= 1) {
+      toGuest(p, Icmpv6Type.TimeExceeded, 0, 'icmpv6.echo.hop-limit-exceeded');
+      return undefined;
+    }
+    return `${ipv6ToString(ip.dst)}#${icmp.identifier}`;
+  };
 
-      const toGuest = (p: Icmpv6Packet, type: number, code: number, counter: string): void => {
-        const frame = icmpv6ErrorFrame(ctx, p.ip, type, code);
-        ctx.counters.add(frame === undefined ? 'icmpv6.echo.martian' : counter);
-        if (frame !== undefined) emit(frame);
-      };
+  const forward = (flow: Flow, p: Icmpv6Packet): void => {
+    const { ip, icmp } = p;
+    if (!ipv6Equals(flow.guest, 0, ip.src)) flow.guest = Uint8Array.from(ip.src);
+    flow.guestMac.set(ethSource(ip.buf));
+    const slot = icmp.sequence % QUOTE_SLOTS;
+    flow.quotes.set(ip.bytes.subarray(0, QUOTE_BYTES), slot * QUOTE_BYTES);
+    flow.quoteSeq[slot] = icmp.sequence;
+    const sent = flow.socket.send(flow.dst, icmp.bytes, ip.hopLimit - 1);
+    if (sent >= 0) ctx.counters.add('icmpv6.echo.forwarded');
+    else if (-sent === errno.ENETUNREACH) {
+      toGuest(p, unreachable, Icmpv6UnreachableCode.NoRoute, 'icmpv6.echo.net-unreachable');
+    } else if (-sent === errno.EHOSTUNREACH) {
+      const code = Icmpv6UnreachableCode.AddressUnreachable;
+      toGuest(p, unreachable, code, 'icmpv6.echo.host-unreachable');
+    } else ctx.counters.add('icmpv6.echo.send-failed');
+  };
 
-      const open = (key: string, p: Icmpv6Packet): Flow | undefined => {
-        const now = ctx.scheduler.now();
-        if (now < forbiddenUntil) {
-          ctx.counters.add('icmpv6.echo.no-ping-socket');
-          return undefined;
-        }
-        let socket: PingSocket;
-        try {
-          socket = sockets.open(6);
-        } catch (err) {
-          if (!(err instanceof PingSocketError)) throw err;
-          const forbidden = err.code === 'forbidden';
-          ctx.counters.add(forbidden ? 'icmpv6.echo.no-ping-socket' : 'icmpv6.echo.socket-error');
-          if (forbidden) forbiddenUntil = now + FORBIDDEN_RETRY_MS;
-          if (forbidden && !warned) {
-            warned = true;
-            log.warn(`IPv6 ping to hosts other than the gateway is off: ${err.message}`);
-          }
-          return undefined;
-        }
-        if (flows.size >= maxFlows) closeFlow(flows.values().next().value as Flow);
-        const flow: Flow = {
-          key,
-          ident: p.icmp.identifier,
-          dst: Uint8Array.from(p.ip.dst),
-          socket,
-          subscription: undefined,
-          guest: Uint8Array.from(p.ip.src),
-          guestMac: Uint8Array.from(ethSource(p.ip.buf)),
-          lastUsed: now,
-          quotes: new Uint8Array(QUOTE_SLOTS * QUOTE_BYTES),
-          quoteSeq: new Int32Array(QUOTE_SLOTS).fill(-1),
-        };
-        flows.set(key, flow);
-        flow.subscription = socket.messages$.subscribe({
-          next: (m) => onMessage(flow, m),
-          error: () => {
-            ctx.counters.add('icmpv6.nat.socket-error');
-            closeFlow(flow);
-          },
-        });
-        sweep ??= ctx.scheduler.schedule(sweepIdle, idleMs / 2);
-        return flow;
-      };
+  return {
+    name: 'icmpv6',
+    socketFamily: 6,
+    logPrefix: undefined,
+    evictedCounter: undefined,
+    admit,
+    open: (key, p, socket, now) => ({
+      key,
+      ident: p.icmp.identifier,
+      dst: Uint8Array.from(p.ip.dst),
+      socket,
+      subscription: undefined,
+      guest: Uint8Array.from(p.ip.src),
+      guestMac: Uint8Array.from(ethSource(p.ip.buf)),
+      lastUsed: now,
+      quotes: new Uint8Array(QUOTE_SLOTS * QUOTE_BYTES),
+      quoteSeq: new Int32Array(QUOTE_SLOTS).fill(-1),
+    }),
+    forward,
+    reply: (flow, m) => {
+      const frame = replyFrame(ctx, flow, m);
+      if (frame !== undefined) emit(frame);
+    },
+    error: (flow, m) => {
+      const frame = errorFrame(ctx, flow, m);
+      if (frame !== undefined) emit(frame);
+    },
+    flowName: (flow) => `echo id ${flow.ident} to ${ipv6ToString(flow.dst)}`,
+    forbiddenWarning: (message) => `IPv6 ping to hosts other than the gateway is off: ${message}`,
+  };
+}
 
-      const onRequest = (p: Icmpv6Packet): void => {
-        const { ip, icmp } = p;
-        const unreachable = Icmpv6Type.DestinationUnreachable;
-        if (natTargetV6(ctx, ip.dst).kind === 'unreachable') {
-          toGuest(p, unreachable, Icmpv6UnreachableCode.NoRoute, 'icmpv6.echo.unreachable');
-          return;
-        }
-        if (ip.hopLimit <= 1) {
-          toGuest(p, Icmpv6Type.TimeExceeded, 0, 'icmpv6.echo.hop-limit-exceeded');
-          return;
-        }
-        const key = `${ipv6ToString(ip.dst)}#${icmp.identifier}`;
-        let flow = flows.get(key);
-        if (flow !== undefined) {
-          flows.delete(key);
-          flows.set(key, flow);
-        } else {
-          flow = open(key, p);
-          if (flow === undefined) return;
-        }
-        flow.lastUsed = ctx.scheduler.now();
-        if (!ipv6Equals(flow.guest, 0, ip.src)) flow.guest = Uint8Array.from(ip.src);
-        flow.guestMac.set(ethSource(ip.buf));
-        const slot = icmp.sequence % QUOTE_SLOTS;
-        flow.quotes.set(ip.bytes.subarray(0, QUOTE_BYTES), slot * QUOTE_BYTES);
-        flow.quoteSeq[slot] = icmp.sequence;
-        const sent = flow.socket.send(flow.dst, icmp.bytes, ip.hopLimit - 1);
-        if (sent >= 0) ctx.counters.add('icmpv6.echo.forwarded');
-        else if (-sent === errno.ENETUNREACH) {
-          toGuest(p, unreachable, Icmpv6UnreachableCode.NoRoute, 'icmpv6.echo.net-unreachable');
-        } else if (-sent === errno.EHOSTUNREACH) {
-          const code = Icmpv6UnreachableCode.AddressUnreachable;
-          toGuest(p, unreachable, code, 'icmpv6.echo.host-unreachable');
-        } else ctx.counters.add('icmpv6.echo.send-failed');
-      };
+/** The guest's echo reply for the host's, or undefined when counted and dropped. */
+function replyFrame(ctx: StackContext, flow: Flow, m: PingMessage): Buffer | undefined {
+  const data = m.data;
+  if (data.length < ICMPV6_HEADER || data[0] !== Icmpv6Type.EchoReply) {
+    ctx.counters.add('icmpv6.nat.reply-malformed');
+    return undefined;
+  }
+  if (m.from.length !== 16 || !ipv6Equals(m.from, 0, flow.dst)) {
+    ctx.counters.add('icmpv6.nat.reply-wrong-source');
+    return undefined;
+  }
+  flow.lastUsed = ctx.scheduler.now();
+  const frame = ipv6Frame(flow.guestMac, ctx.gatewayMac, {
+    src: flow.dst,
+    dst: flow.guest,
+    nextHeader: NextHeader.ICMPv6,
+    payloadLength: data.length,
+    hopLimit: m.ttl > 1 ? m.ttl - 1 : 64,
+  });
+  frame.set(data, IPV6_PAYLOAD_OFFSET);
+  frame.writeUInt16BE(flow.ident, IPV6_PAYLOAD_OFFSET + 4);
+  finishIcmpv6Checksum(frame, IPV6_PAYLOAD_OFFSET, data.length, flow.dst, flow.guest);
+  ctx.counters.add('icmpv6.nat.replied');
+  return frame;
+}
 
-      const onMessage = (flow: Flow, m: PingMessage): void => {
-        try {
-          if (m.kind === 'reply') onReply(flow, m);
-          else onError(flow, m);
-        } catch (err) {
-          countFailure(ctx, 'icmpv6', err);
-        }
-      };
-
-      const onReply = (flow: Flow, m: PingMessage): void => {
-        const data = m.data;
-        if (data.length < ICMPV6_HEADER || data[0] !== Icmpv6Type.EchoReply) {
-          ctx.counters.add('icmpv6.nat.reply-malformed');
-          return;
-        }
-        if (m.from.length !== 16 || !ipv6Equals(m.from, 0, flow.dst)) {
-          ctx.counters.add('icmpv6.nat.reply-wrong-source');
-          return;
-        }
-        flow.lastUsed = ctx.scheduler.now();
-        const frame = ipv6Frame(flow.guestMac, ctx.gatewayMac, {
-          src: flow.dst,
-          dst: flow.guest,
-          nextHeader: NextHeader.ICMPv6,
-          payloadLength: data.length,
-          hopLimit: m.ttl > 1 ? m.ttl - 1 : 64,
-        });
-        frame.set(data, IPV6_PAYLOAD_OFFSET);
-        frame.writeUInt16BE(flow.ident, IPV6_PAYLOAD_OFFSET + 4);
-        finishIcmpv6Checksum(frame, IPV6_PAYLOAD_OFFSET, data.length, flow.dst, flow.guest);
-        ctx.counters.add('icmpv6.nat.replied');
-        emit(frame);
-      };
-
-      const onError = (flow: Flow, m: PingMessage): void => {
-        const seq = m.data.length >= ICMPV6_HEADER ? (m.data[6]! << 8) | m.data[7]! : -1;
-        const slot = seq < 0 ? -1 : flow.quoteSeq.indexOf(seq);
-        const mapped = guestError(m);
-        if (slot < 0 || mapped === undefined) {
-          ctx.counters.add('icmpv6.nat.error-unmatched');
-          return;
-        }
-        const fromHost = m.origin === ErrorOrigin.Icmp6 && m.from.length === 16;
-        const src = fromHost && !m.from.every((b) => b === 0) ? m.from : v6.gateway;
-        const quoted = flow.quotes.subarray(slot * QUOTE_BYTES, (slot + 1) * QUOTE_BYTES);
-        const frame = ipv6Frame(flow.guestMac, ctx.gatewayMac, {
-          src,
-          dst: flow.guest,
-          nextHeader: NextHeader.ICMPv6,
-          payloadLength: ICMPV6_HEADER + QUOTE_BYTES,
-        });
-        const [type, code, rest] = mapped;
-        writeIcmpv6(frame, IPV6_PAYLOAD_OFFSET, type, code, rest, quoted, src, flow.guest);
-        ctx.counters.add('icmpv6.nat.error-relayed');
-        emit(frame);
-      };
-
-      const input = source.subscribe({
-        next: (p) => {
-          try {
-            onRequest(p);
-          } catch (err) {
-            countFailure(ctx, 'icmpv6', err);
-          }
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        input.unsubscribe();
-        sweep?.unsubscribe();
-        for (const flow of [...flows.values()]) closeFlow(flow);
-      };
-    });
+/** The guest's ICMPv6 error for one the host got about a flow's request. */
+function errorFrame(ctx: StackContext, flow: Flow, m: PingMessage): Buffer | undefined {
+  const seq = m.data.length >= ICMPV6_HEADER ? (m.data[6]! << 8) | m.data[7]! : -1;
+  const slot = seq < 0 ? -1 : flow.quoteSeq.indexOf(seq);
+  const mapped = guestError(m);
+  if (slot < 0 || mapped === undefined) {
+    ctx.counters.add('icmpv6.nat.error-unmatched');
+    return undefined;
+  }
+  const fromHost = m.origin === ErrorOrigin.Icmp6 && m.from.length === 16;
+  const src = fromHost && !m.from.every((b) => b === 0) ? m.from : ctx.config.ipv6!.gateway;
+  const quoted = flow.quotes.subarray(slot * QUOTE_BYTES, (slot + 1) * QUOTE_BYTES);
+  const frame = ipv6Frame(flow.guestMac, ctx.gatewayMac, {
+    src,
+    dst: flow.guest,
+    nextHeader: NextHeader.ICMPv6,
+    payloadLength: ICMPV6_HEADER + QUOTE_BYTES,
+  });
+  const [type, code, rest] = mapped;
+  writeIcmpv6(frame, IPV6_PAYLOAD_OFFSET, type, code, rest, quoted, src, flow.guest);
+  ctx.counters.add('icmpv6.nat.error-relayed');
+  return frame;
 }
 
 /** The ICMPv6 error (type, code, rest of header) the guest gets for a host one. */
