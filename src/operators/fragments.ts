@@ -16,6 +16,9 @@
  * Not done: the ICMP time exceeded (code 1) that RFC 792 allows when a
  * datagram times out; the guest's own timers notice the loss.
  *
+ * The timer and frame glue is `reassembly(ctx, family)`, which ipv6.ts's
+ * `ipv6Reassembly` shares; `emitFragments` is the fragmenters' shared tail.
+ *
  * `ipv4Fragmenter(ctx)` is the last step towards the guest: an IPv4 frame
  * longer than the MTU (ctx.config.mtu) without DF is split with
  * fragmentIpv4, each fragment in a frame of its own with the original
@@ -37,9 +40,47 @@ export function ipv4Reassembly(
   ctx: StackContext,
   options: ReassemblyOptions = {},
 ): OperatorFunction<Ipv4Packet, Ipv4Packet> {
+  return reassembly(ctx, {
+    name: 'ipv4',
+    isFragment: (packet) => packet.isFragment,
+    reassembler: () => new Ipv4Reassembler(options),
+    parse: (frame) => Ipv4Packet.parse(frame, ETH_HEADER_LENGTH),
+  });
+}
+
+/** A reassembler of either IP version (Ipv4Reassembler, Ipv6Reassembler). */
+export interface PacketReassembler<P> {
+  add(packet: P, now: number): { packet?: Uint8Array; drops: readonly FragmentDrop[] };
+  expire(now: number): FragmentDrop[];
+  nextDeadline(): number | undefined;
+}
+
+/** What `reassembly` needs of one IP version. */
+export interface ReassemblyFamily<P extends { readonly buf: Uint8Array }> {
+  /** Counter, failure and log prefix: `ipv4` or `ipv6`. */
+  readonly name: string;
+  isFragment(packet: P): boolean;
+  /** A fresh reassembler, one per subscription. */
+  reassembler(): PacketReassembler<P>;
+  /** The packet in a frame made whole. */
+  parse(frame: Buffer): P;
+}
+
+/**
+ * Whole packets pass untouched; fragments go to the family's reassembler,
+ * timed on ctx.scheduler with one scheduled action at its next deadline,
+ * and a packet made whole leaves in a new frame carrying the Ethernet
+ * header of the fragment that completed it. Drops are counted under their
+ * codes; `<name>.fragment.reassembled` counts packets made whole.
+ */
+export function reassembly<P extends { readonly buf: Uint8Array }>(
+  ctx: StackContext,
+  family: ReassemblyFamily<P>,
+): OperatorFunction<P, P> {
+  const { name } = family;
   return (source) =>
-    new Observable<Ipv4Packet>((subscriber) => {
-      const reassembler = new Ipv4Reassembler(options);
+    new Observable<P>((subscriber) => {
+      const reassembler = family.reassembler();
       let timer: Subscription | undefined;
       let timerAt = Infinity;
 
@@ -47,7 +88,9 @@ export function ipv4Reassembly(
         for (const d of drops) {
           ctx.counters.add(d.code, d.fragments);
           if (ctx.log.enabled('debug')) {
-            ctx.log.debug(`ipv4: dropped ${d.fragments} fragment(s), ${d.bytes} bytes: ${d.code}`);
+            ctx.log.debug(
+              `${name}: dropped ${d.fragments} fragment(s), ${d.bytes} bytes: ${d.code}`,
+            );
           }
         }
       };
@@ -69,7 +112,7 @@ export function ipv4Reassembly(
         }, delay);
       };
 
-      const reassemble = (packet: Ipv4Packet): void => {
+      const reassemble = (packet: P): void => {
         const result = reassembler.add(packet, ctx.scheduler.now());
         count(result.drops);
         arm();
@@ -77,20 +120,20 @@ export function ipv4Reassembly(
         const frame = Buffer.allocUnsafe(ETH_HEADER_LENGTH + result.packet.length);
         frame.set(packet.buf.subarray(0, ETH_HEADER_LENGTH));
         frame.set(result.packet, ETH_HEADER_LENGTH);
-        ctx.counters.add('ipv4.fragment.reassembled');
-        subscriber.next(Ipv4Packet.parse(frame, ETH_HEADER_LENGTH));
+        ctx.counters.add(`${name}.fragment.reassembled`);
+        subscriber.next(family.parse(frame));
       };
 
       const subscription = source.subscribe({
         next: (packet) => {
-          if (!packet.isFragment) {
+          if (!family.isFragment(packet)) {
             subscriber.next(packet);
             return;
           }
           try {
             reassemble(packet);
           } catch (err) {
-            countFailure(ctx, 'ipv4', err);
+            countFailure(ctx, name, err);
           }
         },
         error: (err) => subscriber.error(err),
@@ -117,11 +160,20 @@ export function ipv4Fragmenter(ctx: StackContext): OperatorFunction<Buffer, Buff
     }
     const fragments = fragmentIpv4(packet, mtu);
     ctx.counters.add('ipv4.fragment.sent', fragments.length);
-    for (const fragment of fragments) {
-      const out = Buffer.allocUnsafe(ETH_HEADER_LENGTH + fragment.length);
-      out.set(frame.subarray(0, ETH_HEADER_LENGTH));
-      out.set(fragment, ETH_HEADER_LENGTH);
-      emit(out);
-    }
+    emitFragments(frame, fragments, emit);
   });
+}
+
+/** Each fragment in a frame of its own, with the Ethernet header of `frame`. */
+export function emitFragments(
+  frame: Buffer,
+  fragments: readonly Uint8Array[],
+  emit: (frame: Buffer) => void,
+): void {
+  for (const fragment of fragments) {
+    const out = Buffer.allocUnsafe(ETH_HEADER_LENGTH + fragment.length);
+    out.set(frame.subarray(0, ETH_HEADER_LENGTH));
+    out.set(fragment, ETH_HEADER_LENGTH);
+    emit(out);
+  }
 }

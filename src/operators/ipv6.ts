@@ -6,8 +6,10 @@
  * at buf[6..12].
  *
  * Fragments go into an Ipv6Reassembler (4 MiB and 256 datagrams at most,
- * 60 s per datagram as RFC 8200 4.5 says, by the reassembler's defaults), timed on ctx.scheduler with one
- * scheduled action at the reassembler's next deadline; the whole packet
+ * 60 s per datagram as RFC 8200 4.5 says, by the reassembler's defaults),
+ * timed on ctx.scheduler with one scheduled action at the reassembler's
+ * next deadline (the glue is fragments.ts's `reassembly`, shared with
+ * IPv4); the whole packet
  * comes out in a new frame carrying the Ethernet header of the fragment
  * that completed it. Drops are counted as `ipv6.fragment.<reason>`
  * (timeout, evicted, overlap, duplicate, inconsistent, oversize,
@@ -26,14 +28,15 @@
  *
  * Also here: which IPv6 addresses are the stack's own.
  */
-import { Observable, pipe, type OperatorFunction, type Subscription } from 'rxjs';
+import { pipe, type OperatorFunction } from 'rxjs';
 import { ipv6Equals, type Mac } from '../protocols/address.js';
 import { ETH_HEADER_LENGTH, EtherType, etherType } from '../protocols/ethernet.js';
-import type { FragmentDrop, ReassemblyOptions } from '../protocols/fragments.js';
+import type { ReassemblyOptions } from '../protocols/fragments.js';
 import { Ipv6Packet, Ipv6Reassembler, NextHeader, fragmentIpv6 } from '../protocols/ipv6.js';
 import type { StackContext } from './context.js';
 import { demux, type Routes } from './demux.js';
-import { countFailure, handler } from './handler.js';
+import { emitFragments, reassembly } from './fragments.js';
+import { handler } from './handler.js';
 
 const SRC = 8;
 const DST = 24;
@@ -90,72 +93,12 @@ export function ipv6Reassembly(
   ctx: StackContext,
   options: ReassemblyOptions = {},
 ): OperatorFunction<Ipv6Packet, Ipv6Packet> {
-  return (source) =>
-    new Observable<Ipv6Packet>((subscriber) => {
-      const reassembler = new Ipv6Reassembler(options);
-      let timer: Subscription | undefined;
-      let timerAt = Infinity;
-
-      const count = (drops: readonly FragmentDrop[]): void => {
-        for (const d of drops) {
-          ctx.counters.add(d.code, d.fragments);
-          if (ctx.log.enabled('debug')) {
-            ctx.log.debug(`ipv6: dropped ${d.fragments} fragment(s), ${d.bytes} bytes: ${d.code}`);
-          }
-        }
-      };
-
-      // One scheduled action, always for the reassembler's next deadline.
-      const arm = (): void => {
-        const deadline = reassembler.nextDeadline() ?? Infinity;
-        if (deadline === timerAt) return;
-        timer?.unsubscribe();
-        timer = undefined;
-        timerAt = deadline;
-        if (deadline === Infinity) return;
-        timer = ctx.scheduler.schedule(
-          () => {
-            timer = undefined;
-            timerAt = Infinity;
-            count(reassembler.expire(ctx.scheduler.now()));
-            arm();
-          },
-          Math.max(0, deadline - ctx.scheduler.now()),
-        );
-      };
-
-      const reassemble = (packet: Ipv6Packet): void => {
-        const result = reassembler.add(packet, ctx.scheduler.now());
-        count(result.drops);
-        arm();
-        if (result.packet === undefined) return;
-        const frame = Buffer.allocUnsafe(ETH_HEADER_LENGTH + result.packet.length);
-        frame.set(packet.buf.subarray(0, ETH_HEADER_LENGTH));
-        frame.set(result.packet, ETH_HEADER_LENGTH);
-        ctx.counters.add('ipv6.fragment.reassembled');
-        subscriber.next(Ipv6Packet.parse(frame, ETH_HEADER_LENGTH));
-      };
-
-      const subscription = source.subscribe({
-        next: (packet) => {
-          if (packet.fragment === undefined) {
-            subscriber.next(packet);
-            return;
-          }
-          try {
-            reassemble(packet);
-          } catch (err) {
-            countFailure(ctx, 'ipv6', err);
-          }
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        timer?.unsubscribe();
-        subscription.unsubscribe();
-      };
-    });
+  return reassembly(ctx, {
+    name: 'ipv6',
+    isFragment: (packet) => packet.fragment !== undefined,
+    reassembler: () => new Ipv6Reassembler(options),
+    parse: (frame) => Ipv6Packet.parse(frame, ETH_HEADER_LENGTH),
+  });
 }
 
 export function ipv6Fragmenter(ctx: StackContext): OperatorFunction<Buffer, Buffer> {
@@ -174,12 +117,7 @@ export function ipv6Fragmenter(ctx: StackContext): OperatorFunction<Buffer, Buff
     id = (id + 1) >>> 0;
     const fragments = fragmentIpv6(packet, mtu, id);
     ctx.counters.add('ipv6.fragment.sent', fragments.length);
-    for (const fragment of fragments) {
-      const out = Buffer.allocUnsafe(ETH_HEADER_LENGTH + fragment.length);
-      out.set(frame.subarray(0, ETH_HEADER_LENGTH));
-      out.set(fragment, ETH_HEADER_LENGTH);
-      emit(out);
-    }
+    emitFragments(frame, fragments, emit);
   });
 }
 
