@@ -197,14 +197,8 @@ function icmpNatFamily(
     admit,
     open: (key, packet, socket, now) => newFlow(key, request!.identifier, packet.dst, socket, now),
     forward,
-    reply: (flow, m) => {
-      const frame = replyFrame(ctx, flow, m);
-      if (frame !== undefined) emit(frame);
-    },
-    error: (flow, m) => {
-      const frame = errorFrame(ctx, flow, m);
-      if (frame !== undefined) emit(frame);
-    },
+    reply: (flow, m) => replyFrame(ctx, flow, m),
+    error: (flow, m) => errorFrame(ctx, flow, m),
     flowName,
     forbiddenWarning: (message) =>
       `ping to hosts other than the gateway is off: ${message}. ` +

@@ -134,14 +134,8 @@ function icmpv6NatFamily(
       quoteSeq: new Int32Array(QUOTE_SLOTS).fill(-1),
     }),
     forward,
-    reply: (flow, m) => {
-      const frame = replyFrame(ctx, flow, m);
-      if (frame !== undefined) emit(frame);
-    },
-    error: (flow, m) => {
-      const frame = errorFrame(ctx, flow, m);
-      if (frame !== undefined) emit(frame);
-    },
+    reply: (flow, m) => replyFrame(ctx, flow, m),
+    error: (flow, m) => errorFrame(ctx, flow, m),
     flowName: (flow) => `echo id ${flow.ident} to ${ipv6ToString(flow.dst)}`,
     forbiddenWarning: (message) => `IPv6 ping to hosts other than the gateway is off: ${message}`,
   };

@@ -59,8 +59,10 @@ export interface PingNatFamily<P, K, F extends PingFlow<K>> {
   open(key: K, p: P, socket: PingSocket, now: number): F;
   /** Sends the request on its flow's socket, and handles a failed send. */
   forward(flow: F, p: P): void;
-  reply(flow: F, m: PingMessage): void;
-  error(flow: F, m: PingMessage): void;
+  /** The guest's frame for a reply on the flow's socket, if any (drops counted). */
+  reply(flow: F, m: PingMessage): Buffer | undefined;
+  /** The guest's frame for an error the host got about the flow, if any. */
+  error(flow: F, m: PingMessage): Buffer | undefined;
   flowName(flow: F): string;
   forbiddenWarning(message: string): string;
 }
@@ -176,8 +178,8 @@ export function pingNatFlows<P, K, F extends PingFlow<K>>(
 
       const onMessage = (flow: F, m: PingMessage): void => {
         try {
-          if (m.kind === 'reply') family.reply(flow, m);
-          else family.error(flow, m);
+          const frame = m.kind === 'reply' ? family.reply(flow, m) : family.error(flow, m);
+          if (frame !== undefined) subscriber.next(frame);
         } catch (err) {
           countFailure(ctx, name, err);
         }
