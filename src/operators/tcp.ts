@@ -341,7 +341,13 @@ class Flow implements TcpSink {
     this.done = true;
     this.timer?.unsubscribe();
     this.timer = undefined;
-    this.nat.ctx.counters.add(`tcp.freed.${reason}`);
+    const counters = this.nat.ctx.counters;
+    counters.add(`tcp.freed.${reason}`);
+    const st = this.endpoint.stats;
+    if (st.retransmits > 0) counters.add('tcp.retransmitted', st.retransmits);
+    if (st.fastRetransmits > 0) counters.add('tcp.fast-retransmit', st.fastRetransmits);
+    if (st.timeouts > 0) counters.add('tcp.rto', st.timeouts);
+    if (st.outOfOrder > 0) counters.add('tcp.out-of-order', st.outOfOrder);
     const socket = this.socket;
     if (socket) {
       if (reason === 'peer-reset' || reason === 'timeout') socket.reset();

@@ -14,8 +14,14 @@
  *   the host socket's reads already batch the bytes.
  * - Congestion control is RFC 5681 with NewReno recovery (RFC 6582):
  *   slow start counting bytes (RFC 3465, L = 2 SMSS), congestion
- *   avoidance, fast retransmit on the third duplicate ACK, a partial ACK
- *   retransmitting the next hole. Initial window per RFC 6928.
+ *   avoidance, fast retransmit on the third duplicate ACK (sooner when
+ *   fewer than four segments are in flight: RFC 5827 early retransmit), a
+ *   partial ACK retransmitting the next hole. Initial window per RFC 6928.
+ *   Under segmentation offload the SMSS of this arithmetic is the segment
+ *   we send (up to 64 KiB): the tap carries, loses and acknowledges it as
+ *   one, so counting it as one MSS starved the window after every loss
+ *   and turned each lost super-segment into a retransmission timeout. A
+ *   retransmission resends one such segment from SND.UNA.
  * - On a retransmission timeout we go back to SND.UNA (SND.NXT := SND.UNA,
  *   as BSD does) and resend in slow start; SND.MAX remembers the highest
  *   number sent, so ACKs up to it stay acceptable.
@@ -180,7 +186,11 @@ export class Sender {
     return false;
   }
 
-  /** New data per segment: the MSS, or whole MSS multiples under GSO. */
+  /**
+   * New data per segment: the MSS, or whole MSS multiples under GSO. This
+   * is also the sender's SMSS for congestion control: the segment the link
+   * carries and loses as one, and one duplicate ACK per segment received.
+   */
   private segmentBytes(): number {
     const gso = this.o.gsoBytes ?? 0;
     return gso > this.mss ? gso - (gso % this.mss) : this.mss;
@@ -209,7 +219,7 @@ export class Sender {
       seqDiff(this.sndMax, this.sndUna),
     );
     const wnd = Math.max(1, seqDiff(this.edge, this.sndUna));
-    const len = Math.max(0, Math.min(this.mss, sentData, wnd));
+    const len = Math.max(0, Math.min(this.segmentBytes(), sentData, wnd));
     const payload = len > 0 ? this.buf.view(this.pos(this.sndUna), len) : EMPTY;
     const fin = this.finSent && seqAdd(this.sndUna, payload.length) === this.dataEnd;
     if (payload.length === 0 && !fin) return false;
@@ -309,43 +319,69 @@ export class Sender {
 
   private growWindow(acked: number): void {
     const flight = seqDiff(this.sndMax, this.sndUna);
+    const smss = this.segmentBytes();
     if (this.inRecovery) {
       if (seqGe(this.sndUna, this.recover)) {
-        this.cwnd = Math.min(this.ssthresh, Math.max(flight, this.mss) + this.mss);
+        this.cwnd = Math.min(this.ssthresh, Math.max(flight, smss) + smss);
         this.inRecovery = false;
         this.dupAcks = 0;
       } else {
         // NewReno partial ACK: the next hole is lost too; resend it now.
         this.retransmitNow = true;
-        this.cwnd = Math.max(this.mss, this.cwnd - acked + (acked >= this.mss ? this.mss : 0));
+        this.cwnd = Math.max(smss, this.cwnd - acked + (acked >= smss ? smss : 0));
       }
       return;
     }
     this.dupAcks = 0;
     if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(acked, 2 * this.mss);
+      this.cwnd += Math.min(acked, 2 * smss);
     } else {
       this.caBytes += acked;
       if (this.caBytes >= this.cwnd) {
         this.caBytes -= this.cwnd;
-        this.cwnd += this.mss;
+        this.cwnd += smss;
       }
     }
   }
 
   private onDupAck(): void {
+    const smss = this.segmentBytes();
     this.dupAcks++;
     if (this.inRecovery) {
-      this.cwnd += this.mss;
+      this.cwnd += smss;
       return;
     }
-    if (this.dupAcks !== 3 || !seqGt(this.sndUna, this.recover)) return;
     const flight = seqDiff(this.sndMax, this.sndUna);
-    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
-    this.cwnd = this.ssthresh + 3 * this.mss;
+    if (this.dupAcks !== this.dupThreshold(flight, smss)) return;
+    if (!seqGt(this.sndUna, this.recover)) return;
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * smss);
+    this.cwnd = this.ssthresh + this.dupAcks * smss;
     this.recover = this.sndMax;
     this.inRecovery = true;
     this.retransmitNow = true;
+  }
+
+  /**
+   * Three duplicate ACKs, or fewer when fewer than four segments are in
+   * flight and nothing new may go (RFC 5827 early retransmit): with 64 KiB
+   * segments a window often holds only a few, and their loss would
+   * otherwise always cost a retransmission timeout. Never for a single
+   * segment (nothing to duplicate its ACK) nor on a closed window, where
+   * the ACKs answer zero-window probes.
+   */
+  private dupThreshold(flight: number, smss: number): number {
+    const segments = Math.ceil(flight / smss);
+    const closed = seqLe(this.edge, this.sndUna);
+    if (segments >= 4 || segments < 2 || closed || !this.blocked()) return 3;
+    return segments - 1;
+  }
+
+  /** No new data may go: none is waiting, or the windows are full. */
+  private blocked(): boolean {
+    const unsent = seqDiff(this.dataEnd, this.sndNxt);
+    if (unsent <= 0) return true;
+    const flight = seqDiff(this.sndNxt, this.sndUna);
+    return seqDiff(this.edge, this.sndNxt) <= 0 || this.cwnd - flight <= 0;
   }
 
   /**
@@ -356,8 +392,8 @@ export class Sender {
     const probing = seqLe(this.edge, this.sndUna);
     if (!probing) {
       const flight = seqDiff(this.sndMax, this.sndUna);
-      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
-      this.cwnd = this.mss;
+      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.segmentBytes());
+      this.cwnd = this.segmentBytes();
       this.caBytes = 0;
     }
     this.inRecovery = false;

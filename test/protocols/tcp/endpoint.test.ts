@@ -415,6 +415,50 @@ describe('retransmission (RFC 6298) and fast retransmit (RFC 5681)', () => {
   });
 });
 
+describe('segmentation offload: the congestion arithmetic counts the segments sent', () => {
+  const GSO = 4 * 1460;
+
+  test('slow start grows by up to two sent segments per ACK, not two MSS', () => {
+    const { ep, rec, peer } = established({ gsoBytes: GSO });
+    ep.send(bytes(200_000), 5);
+    const first = rec.take();
+    assert.deepEqual(
+      first.map((s) => s.payload.length),
+      [GSO, GSO, 14600 - 2 * GSO], // the initial window of RFC 6928, in bytes
+    );
+    peer.ackNo = seq(1001 + 14600);
+    ep.receive(peer.seg(), 6);
+    const sent = rec.take().reduce((n, s) => n + s.payload.length, 0);
+    assert.equal(sent, 14600 + 2 * GSO);
+  });
+
+  test('two duplicate ACKs for three segments in flight resend the first whole (RFC 5827)', () => {
+    const { ep, rec, peer } = established({ gsoBytes: GSO });
+    ep.send(bytes(100_000), 5);
+    assert.equal(rec.take().length, 3);
+    peer.ackNo = seq(1001); // the first segment is lost; the other two each bring a duplicate
+    ep.receive(peer.seg(), 6);
+    rec.none();
+    ep.receive(peer.seg(), 6);
+    const re = rec.take();
+    assert.equal(re[0]!.seq, 1001);
+    assert.equal(re[0]!.payload.length, GSO);
+    assert.equal(ep.stats.fastRetransmits, 1);
+    assert.equal(ep.stats.timeouts, 0);
+  });
+
+  test('a duplicate ACK for one segment in flight waits for the timer', () => {
+    const { ep, rec, peer } = established({ gsoBytes: GSO });
+    ep.send(bytes(1000), 5);
+    rec.one();
+    peer.ackNo = seq(1001);
+    ep.receive(peer.seg(), 6);
+    ep.receive(peer.seg(), 6);
+    rec.none();
+    assert.equal(ep.stats.fastRetransmits, 0);
+  });
+});
+
 describe('zero window probing', () => {
   test('a closed window is probed with one byte, with backoff, until it opens', () => {
     const { ep, rec, peer } = established({}, { windowScale: undefined });
