@@ -70,7 +70,11 @@
  *
  * ## Not done (said plainly)
  *
- * - No SACK: we neither offer SACK-permitted nor use SACK blocks.
+ * - SACK (RFC 2018) is half done: we offer it, and our pure ACKs carry SACK
+ *   blocks for what we hold out of order (so the peer resends only the
+ *   holes), but the peer's SACK blocks are not used (no RFC 6675
+ *   scoreboard: our sender recovers by NewReno) and segments carrying
+ *   data carry no blocks.
  * - Keepalive is off by default (RFC 1122); without it, and with no
  *   FIN-WAIT-2 timeout, an idle connection whose peer vanished stays until
  *   the glue aborts it. With `keepaliveIdleMs` set, it is found and freed.
@@ -87,7 +91,15 @@
 import { canReceive, canSend, TcpState, tcpStateName } from './state.js';
 import { Receiver, RcvResult, type ReceiverOutput } from './receiver.js';
 import { AckResult, Sender } from './sender.js';
-import { mssFromMtu, negotiate, peerSynOf, windowShiftFor, type PeerSyn } from './handshake.js';
+import {
+  mssFromMtu,
+  negotiate,
+  peerSynOf,
+  windowShiftFor,
+  type Negotiated,
+  type Offer,
+  type PeerSyn,
+} from './handshake.js';
 import { TcpControl, resetFor, type TcpRepr, type TcpSegment } from './segment.js';
 import { seq, seqAdd, seqGt, seqLe, seqLt, seqMax, seqMin, type Seq } from './seq.js';
 
@@ -111,6 +123,8 @@ export interface TcpConfig {
   /** Offer window scaling (default true) and timestamps (default true). */
   windowScaling?: boolean;
   timestamps?: boolean;
+  /** Offer SACK-permitted, and send SACK blocks when agreed (default true). */
+  sack?: boolean;
   /** Added to `now` for our TSval (default 0; the glue may randomise it). */
   tsOffset?: number;
   initialRto?: number;
@@ -140,7 +154,8 @@ export interface TcpConfig {
   /**
    * Payload bytes one new-data segment may carry when the link below cuts
    * segments to the MSS itself (virtio-net GSO); 0 (default) means the MSS.
-   * The MSS still governs retransmissions and every window rule.
+   * It is also the SMSS of congestion control, and a retransmission resends
+   * up to one such segment; the MSS governs every other window rule.
    */
   gsoBytes?: number;
 }
@@ -197,6 +212,8 @@ export class TcpEndpoint {
   private readonly ourShift: number;
   private peer: PeerSyn | undefined;
   private tsOn = false;
+  private sackOn = false;
+  private readonly sackScratch: Seq[] = [];
   private synRetransmitted = false;
   private synSentAt = 0;
   private timeWaitDeadline = Infinity;
@@ -389,7 +406,7 @@ export class TcpEndpoint {
     this.depth++;
     try {
       const n = negotiate(this.offer(), this.peer!);
-      this.apply(n.rcvWscale, n.sndWscale, n.timestamps, n.sndMss);
+      this.apply(n);
       this.snd.init(seq(this.cfg.iss));
       this.setState(TcpState.SynReceived);
       this.sendSyn(now);
@@ -580,7 +597,7 @@ export class TcpEndpoint {
 
     this.takeSyn(seg);
     const n = negotiate(this.offer(), this.peer!);
-    this.apply(n.rcvWscale, n.sndWscale, n.timestamps, n.sndMss);
+    this.apply(n);
     if (ack === undefined) {
       // Simultaneous open: both sent SYNs; answer with our SYN again, acked.
       this.setState(TcpState.SynReceived);
@@ -876,6 +893,7 @@ export class TcpEndpoint {
     tx.windowScale = this.offersScale(passive) ? this.rcv.rcvWscale : undefined;
     tx.tsVal = this.offersTimestamps(passive) ? this.tsNow(now) : undefined;
     tx.tsEcr = passive && this.tsOn ? this.rcv.tsRecent : 0;
+    tx.sackPermitted = passive ? this.sackOn : this.cfg.sack;
     tx.payload = EMPTY;
     if (passive) this.rcv.onAckSent();
     const snd = this.snd;
@@ -889,6 +907,7 @@ export class TcpEndpoint {
     this.flush();
     tx.mss = undefined;
     tx.windowScale = undefined;
+    tx.sackPermitted = false;
   }
 
   private offersScale(passive: boolean): boolean {
@@ -925,7 +944,12 @@ export class TcpEndpoint {
     tx.control = TcpControl.None;
     tx.push = false;
     tx.payload = EMPTY;
+    if (this.sackOn && !this.rcv.ooo.isEmpty) {
+      this.rcv.sackBlocks(this.sackScratch, this.tsOn ? 3 : 4);
+      tx.sackBlocks = this.sackScratch;
+    }
     this.flush();
+    tx.sackBlocks = undefined;
   }
 
   private fillAck(now: number, s: Seq): TcpRepr {
@@ -964,28 +988,24 @@ export class TcpEndpoint {
 
   // ---- Bookkeeping ----
 
-  private offer(): {
-    windowScaling: boolean;
-    timestamps: boolean;
-    mss: number;
-    ipv6: boolean;
-    rcvShift: number;
-  } {
+  private offer(): Offer {
     return {
       windowScaling: this.cfg.windowScaling,
       timestamps: this.cfg.timestamps,
+      sack: this.cfg.sack,
       mss: this.ourMss,
       ipv6: this.cfg.ipv6,
       rcvShift: this.ourShift,
     };
   }
 
-  private apply(rcvWscale: number, sndWscale: number, timestamps: boolean, sndMss: number): void {
-    this.rcv.rcvWscale = rcvWscale;
-    this.snd.sndWscale = sndWscale;
-    this.tsOn = timestamps;
-    this.snd.setMss(sndMss);
-    if (!timestamps) this.rcv.tsRecentValid = false;
+  private apply(n: Negotiated): void {
+    this.rcv.rcvWscale = n.rcvWscale;
+    this.snd.sndWscale = n.sndWscale;
+    this.tsOn = n.timestamps;
+    this.sackOn = n.sack;
+    this.snd.setMss(n.sndMss);
+    if (!n.timestamps) this.rcv.tsRecentValid = false;
   }
 
   private tsNow(now: number): number {
@@ -1029,6 +1049,7 @@ function withDefaults(c: TcpConfig): Required<TcpConfig> {
     reassemblySegments: c.reassemblySegments ?? 256,
     windowScaling: c.windowScaling ?? true,
     timestamps: c.timestamps ?? true,
+    sack: c.sack ?? true,
     tsOffset: c.tsOffset ?? 0,
     initialRto: c.initialRto ?? 1000,
     minRto: c.minRto ?? 200,

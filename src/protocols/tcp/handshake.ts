@@ -1,8 +1,7 @@
 /**
- * What the two SYNs settle (RFC 9293 3.7.1 and 3.5, RFC 7323): segment
- * size, window scaling and timestamps. Each is used only when both sides
- * offered it; SACK is never offered, because our receiver does not send
- * SACK blocks.
+ * What the two SYNs settle (RFC 9293 3.7.1 and 3.5, RFC 7323, RFC 2018):
+ * segment size, window scaling, timestamps and SACK. Each is used only
+ * when both sides offered it.
  */
 import type { TcpSegment } from './segment.js';
 
@@ -31,12 +30,19 @@ export interface PeerSyn {
   mss: number | undefined;
   windowScale: number | undefined;
   tsVal: number | undefined;
+  sackPermitted: boolean;
   /** The SYN's window field (never scaled). */
   window: number;
 }
 
 export function peerSynOf(s: TcpSegment): PeerSyn {
-  return { mss: s.mss, windowScale: s.windowScale, tsVal: s.tsVal, window: s.window };
+  return {
+    mss: s.mss,
+    windowScale: s.windowScale,
+    tsVal: s.tsVal,
+    sackPermitted: s.sackPermitted,
+    window: s.window,
+  };
 }
 
 export interface Negotiated {
@@ -44,6 +50,8 @@ export interface Negotiated {
   rcvWscale: number;
   sndWscale: number;
   timestamps: boolean;
+  /** Our ACKs carry SACK blocks for the bytes we hold out of order. */
+  sack: boolean;
   /** Payload bytes per segment we send, timestamps option deducted. */
   sndMss: number;
 }
@@ -51,6 +59,7 @@ export interface Negotiated {
 export interface Offer {
   windowScaling: boolean;
   timestamps: boolean;
+  sack: boolean;
   /** Our MSS (from the MTU); also caps what we send. */
   mss: number;
   ipv6: boolean;
@@ -65,6 +74,7 @@ export function negotiate(ours: Offer, peer: PeerSyn): Negotiated {
     rcvWscale: scaling ? ours.rcvShift : 0,
     sndWscale: scaling ? Math.min(peer.windowScale!, MAX_WINDOW_SHIFT) : 0,
     timestamps,
+    sack: ours.sack && peer.sackPermitted,
     sndMss: Math.max(1, Math.min(peerMss, ours.mss) - (timestamps ? TIMESTAMPS_LENGTH : 0)),
   };
 }

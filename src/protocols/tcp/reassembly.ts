@@ -90,6 +90,33 @@ export class Reassembly {
     return undefined;
   }
 
+  /**
+   * The held bytes as SACK blocks (RFC 2018): runs of adjacent pieces
+   * merged, written into `out` as left, right pairs, at most `max` of them.
+   * The block holding `recent` (the latest segment's first byte) comes
+   * first, as section 4 asks; the rest follow in sequence order.
+   */
+  sackBlocks(out: Seq[], recent: Seq | undefined, max: number): void {
+    out.length = 0;
+    let first = -1;
+    for (let i = 0; i < this.pieces.length;) {
+      const left = this.pieces[i]!.seq;
+      let right = seqAdd(left, this.pieces[i]!.data.length);
+      let j = i + 1;
+      while (j < this.pieces.length && this.pieces[j]!.seq === right) {
+        right = seqAdd(right, this.pieces[j]!.data.length);
+        j++;
+      }
+      const holdsRecent =
+        recent !== undefined && seqDiff(recent, left) >= 0 && seqDiff(right, recent) > 0;
+      if (holdsRecent && first < 0) first = out.length;
+      out.push(left, right);
+      i = j;
+    }
+    if (first > 0) out.unshift(...out.splice(first, 2));
+    if (out.length > 2 * max) out.length = 2 * max;
+  }
+
   /** Forgets everything (the connection is gone). */
   clear(): void {
     this.pieces = [];

@@ -53,6 +53,8 @@ export class Receiver {
   unconsumed = 0;
   finReceived = false;
 
+  /** First byte of the latest out-of-order segment (the first SACK block). */
+  private lastOutOfOrder: Seq | undefined;
   /** Send an ACK as soon as the current input is processed. */
   ackNow = false;
   /** When a delayed ACK is due (ms), or Infinity. */
@@ -185,8 +187,16 @@ export class Receiver {
     return this.inOrder(data, finHere, push, now, out);
   }
 
+  /** Writes the SACK blocks for our next ACK into `out` (empty: none). */
+  sackBlocks(out: Seq[], max: number): void {
+    this.ooo.sackBlocks(out, this.lastOutOfOrder, max);
+  }
+
   private outOfOrder(s: Seq, data: Uint8Array, fin: boolean): number {
-    if (data.length > 0) this.ooo.insert(s, data, this.rcvNxt);
+    if (data.length > 0) {
+      this.ooo.insert(s, data, this.rcvNxt);
+      this.lastOutOfOrder = s;
+    }
     if (fin && this.oooFin === undefined) this.oooFin = seqAdd(s, data.length);
     this.ackNow = true; // a duplicate ACK tells the sender about the gap
     return 0;

@@ -262,6 +262,49 @@ describe('ESTABLISHED: receiving data', () => {
     assert.equal(ep.reassembling, 0);
   });
 
+  test('SACK-permitted is answered only when the SYN offered it (RFC 2018)', () => {
+    const on = established({}, { sack: true });
+    const off = established({}, { sack: false });
+    const refused = established({ sack: false }, { sack: true });
+    for (const [c, want] of [
+      [on, true],
+      [off, false],
+      [refused, false],
+    ] as const) {
+      c.ep.receive(c.peer.seg({ seq: 6001, payload: bytes(10) }), 5);
+      assert.equal(c.rec.one().sackBlocks !== undefined, want);
+    }
+  });
+
+  test('with SACK, duplicate ACKs name what is held, the latest block first', () => {
+    const { ep, rec, peer } = established({}, { sack: true });
+    const at = (n: number) => 5001 + n * 100;
+    ep.receive(peer.seg({ seq: at(2), payload: bytes(100) }), 5);
+    assert.deepEqual(rec.one().sackBlocks, [at(2), at(3)]);
+    ep.receive(peer.seg({ seq: at(5), payload: bytes(100) }), 6);
+    assert.deepEqual(rec.one().sackBlocks, [at(5), at(6), at(2), at(3)]);
+    ep.receive(peer.seg({ seq: at(3), payload: bytes(100) }), 7); // joins the first run
+    assert.deepEqual(rec.one().sackBlocks, [at(2), at(4), at(5), at(6)]);
+    ep.receive(peer.seg({ seq: at(0), payload: bytes(200) }), 8);
+    const a = rec.one();
+    assert.equal(a.ack, at(4));
+    assert.deepEqual(a.sackBlocks, [at(5), at(6)]);
+    ep.receive(peer.seg({ seq: at(4), payload: bytes(100) }), 9);
+    const b = rec.one();
+    assert.equal(b.ack, at(6));
+    assert.equal(b.sackBlocks, undefined, 'nothing held: no blocks');
+  });
+
+  test('SACK blocks fit beside timestamps: three at most', () => {
+    const { ep, rec, peer } = established({}, { sack: true, timestamps: true });
+    for (let i = 0; i < 5; i++) {
+      ep.receive(peer.seg({ seq: 5001 + 200 * (i + 1), payload: bytes(100) }), 5 + i);
+    }
+    const acks = rec.take();
+    assert.equal(acks.at(-1)!.sackBlocks!.length, 6);
+    assert.equal(acks.at(-1)!.sackBlocks![0], 5001 + 1000);
+  });
+
   test('overlapping and duplicate segments deliver each byte once', () => {
     const { ep, rec, peer } = established();
     const all = bytes(300);

@@ -102,6 +102,7 @@ export interface PeerSeg {
   tsEcr?: number;
   mss?: number;
   windowScale?: number;
+  sackPermitted?: boolean;
 }
 
 /**
@@ -139,6 +140,7 @@ export class Peer {
       payload,
       mss: p.mss,
       windowScale: p.windowScale,
+      sackPermitted: p.sackPermitted,
       tsVal: p.tsVal ?? this.ts,
       tsEcr: p.tsEcr ?? this.tsEcr,
     };
@@ -169,11 +171,12 @@ export interface Connected {
 
 /**
  * A passive open carried through to ESTABLISHED at time 0..1, with the
- * guest offering MSS 1460, window scale 7 and (optionally) timestamps.
+ * guest offering MSS 1460, window scale 7 and (optionally) timestamps and
+ * SACK-permitted.
  */
 export function established(
   over: Partial<TcpConfig> = {},
-  opts: { timestamps?: boolean; windowScale?: number | undefined } = {},
+  opts: { timestamps?: boolean; windowScale?: number | undefined; sack?: boolean } = {},
 ): Connected {
   const rec = new Recorder();
   const ep = new TcpEndpoint(config(over), rec);
@@ -181,7 +184,8 @@ export function established(
   const ts = opts.timestamps ?? false;
   if (ts) peer.ts = 100;
   const ws = 'windowScale' in opts ? opts.windowScale : 7;
-  ep.receive(peer.seg({ control: TcpControl.Syn, ack: null, mss: 1460, windowScale: ws }), 0);
+  const syn = { control: TcpControl.Syn, ack: null, mss: 1460, windowScale: ws };
+  ep.receive(peer.seg({ ...syn, sackPermitted: opts.sack ?? false }), 0);
   ep.hostConnected(0);
   const synAck = rec.one();
   peer.ackNo = seqAdd(synAck.seq, 1);

@@ -21,33 +21,94 @@ describe('handshake', () => {
     assert.equal(windowShiftFor(2 ** 40), 14);
   });
 
-  const ours = { windowScaling: true, timestamps: true, mss: 1460, ipv6: false, rcvShift: 7 };
+  const ours = {
+    windowScaling: true,
+    timestamps: true,
+    sack: true,
+    mss: 1460,
+    ipv6: false,
+    rcvShift: 7,
+  };
 
   test('options are used only when both sides offer them', () => {
-    const both = negotiate(ours, { mss: 1400, windowScale: 9, tsVal: 5, window: 100 });
-    assert.deepEqual(both, { rcvWscale: 7, sndWscale: 9, timestamps: true, sndMss: 1400 - 12 });
+    const both = negotiate(ours, {
+      mss: 1400,
+      windowScale: 9,
+      tsVal: 5,
+      sackPermitted: true,
+      window: 100,
+    });
+    assert.deepEqual(both, {
+      rcvWscale: 7,
+      sndWscale: 9,
+      timestamps: true,
+      sack: true,
+      sndMss: 1400 - 12,
+    });
     const none = negotiate(ours, {
       mss: undefined,
       windowScale: undefined,
       tsVal: undefined,
+      sackPermitted: false,
       window: 1,
     });
-    assert.deepEqual(none, { rcvWscale: 0, sndWscale: 0, timestamps: false, sndMss: 536 });
+    assert.deepEqual(none, {
+      rcvWscale: 0,
+      sndWscale: 0,
+      timestamps: false,
+      sack: false,
+      sndMss: 536,
+    });
     const off = negotiate(
-      { ...ours, windowScaling: false, timestamps: false },
+      { ...ours, windowScaling: false, timestamps: false, sack: false },
       {
         mss: 9000,
         windowScale: 3,
         tsVal: 1,
+        sackPermitted: true,
         window: 1,
       },
     );
-    assert.deepEqual(off, { rcvWscale: 0, sndWscale: 0, timestamps: false, sndMss: 1460 });
+    assert.deepEqual(off, {
+      rcvWscale: 0,
+      sndWscale: 0,
+      timestamps: false,
+      sack: false,
+      sndMss: 1460,
+    });
   });
 
   test('a shift above 14 is taken as 14 (RFC 7323 2.3)', () => {
-    const n = negotiate(ours, { mss: 1460, windowScale: 20, tsVal: undefined, window: 1 });
+    const n = negotiate(ours, {
+      mss: 1460,
+      windowScale: 20,
+      tsVal: undefined,
+      sackPermitted: false,
+      window: 1,
+    });
     assert.equal(n.sndWscale, 14);
+  });
+});
+
+describe('reassembly as SACK blocks', () => {
+  test('adjacent pieces merge, the recent block leads, and the count is capped', () => {
+    const r = new Reassembly(1 << 20, 64);
+    const base = seq(0xffffff00); // across the wrap
+    const at = (n: number) => seqAdd(base, n);
+    r.insert(at(100), new Uint8Array(50), base);
+    r.insert(at(150), new Uint8Array(50), base);
+    r.insert(at(300), new Uint8Array(10), base);
+    r.insert(at(400), new Uint8Array(10), base);
+    const out: ReturnType<typeof seq>[] = [];
+    r.sackBlocks(out, at(300), 4);
+    assert.deepEqual(out, [at(300), at(310), at(100), at(200), at(400), at(410)]);
+    r.sackBlocks(out, at(160), 2);
+    assert.deepEqual(out, [at(100), at(200), at(300), at(310)]);
+    r.sackBlocks(out, undefined, 4);
+    assert.deepEqual(out, [at(100), at(200), at(300), at(310), at(400), at(410)]);
+    r.clear();
+    r.sackBlocks(out, at(300), 4);
+    assert.deepEqual(out, []);
   });
 });
 
