@@ -225,6 +225,22 @@ class Side implements TcpSink {
         `${this.name} sent ${len} bytes at ${seg.seq} past the peer's edge ${edge}`,
       );
     }
+    const sack = seg.sackBlocks;
+    if (sack !== undefined) {
+      // SACK blocks (RFC 2018) name bytes held beyond the ACK, within what
+      // we advertised, each block non-empty, no two overlapping.
+      check(len === 0 && seg.ack !== undefined, `${this.name} SACK blocks off a pure ACK`);
+      check(sack.length >= 2 && sack.length % 2 === 0, `${this.name} odd SACK list`);
+      for (let i = 0; i < sack.length; i += 2) {
+        const [l, r] = [sack[i]!, sack[i + 1]!];
+        check(seqGt(l, seg.ack!) && seqGt(r, l), `${this.name} SACK block ${l}-${r}`);
+        check(seqLe(r, this.ep.rcvAdv), `${this.name} SACK block past our window`);
+        for (let j = 0; j < i; j += 2) {
+          const apart = seqLe(r, sack[j]!) || seqGe(l, sack[j + 1]!);
+          check(apart, `${this.name} SACK blocks overlap`);
+        }
+      }
+    }
     if (
       seg.control !== TcpControl.Rst &&
       (this.maxSent === undefined || seqGt(end, this.maxSent))
