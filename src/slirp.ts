@@ -39,6 +39,13 @@ export interface AttachOptions {
    * TCP super-frames with checksums left to us, and takes them back.
    */
   offload?: boolean;
+  /**
+   * Reuse frame memory on the TCP path instead of leaving it to the garbage
+   * collector (default false; streams/tap.ts says what it allows). Taken
+   * only when there are no ingress or egress operators, and only safe
+   * when nothing else subscribes to `tap.frames$`.
+   */
+  recycle?: boolean;
 }
 
 export interface Slirp {
@@ -88,11 +95,14 @@ export function attach(options: AttachOptions): Slirp {
     MAX_FRAME,
   );
   const counters = new Counters();
+  const recycle = options.recycle === true && !options.ingress?.length && !options.egress?.length;
+  tap.recycle = recycle;
   const context = stackContext(network, {
     counters,
     scheduler: options.scheduler,
     offload: options.offload ?? true,
     pingSockets: nativePingSockets,
+    releaseFrame: recycle ? (frame) => tap.release(frame) : undefined,
   });
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));

@@ -104,6 +104,7 @@ function startPipeline(s: Settings, netnsPath: string, usernsPath?: string): Sli
     ingress,
     egress,
     stack: { dns: { upstream: s.dnsUpstream, resolvConf: s.resolvConf } },
+    recycle: true,
   });
 }
 

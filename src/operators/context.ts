@@ -26,6 +26,13 @@ export interface StackContext {
   readonly offload: boolean;
   /** Host ping sockets for echo to other hosts (operators/icmp-nat.ts). */
   readonly pingSockets?: PingSockets;
+  /**
+   * Takes a frame from the guest back for reuse once the stack is done with
+   * it: nothing of it is kept, not even by a host socket. The TCP path is
+   * the only caller (the bulk of the frames); every other frame is left to
+   * the garbage collector. Unset: nothing is reused.
+   */
+  readonly releaseFrame?: (frame: Uint8Array) => void;
 }
 
 export function stackContext(
@@ -36,6 +43,7 @@ export function stackContext(
     log?: Logger;
     offload?: boolean;
     pingSockets?: PingSockets;
+    releaseFrame?: (frame: Uint8Array) => void;
   } = {},
 ): StackContext {
   return {
@@ -47,6 +55,7 @@ export function stackContext(
     dnsMac: specialMac(config.dns),
     offload: options.offload ?? false,
     pingSockets: options.pingSockets,
+    releaseFrame: options.releaseFrame,
   };
 }
 

@@ -65,6 +65,7 @@ import {
 import { ipv6Equals, type Mac } from '../protocols/address.js';
 import {
   netConnector,
+  releaseHostChunk,
   type HostTcpConnector,
   type HostTcpEvents,
   type HostTcpSocket,
@@ -314,11 +315,17 @@ class Flow implements TcpSink {
 
   data(bytes: Uint8Array): void {
     const n = bytes.length;
-    this.socket?.write(bytes, () => {
-      if (this.done) return;
-      this.endpoint.consumed(n, this.now);
-      this.arm();
-    });
+    const release = this.nat.ctx.releaseFrame;
+    let kept = false;
+    kept =
+      this.socket?.write(bytes, () => {
+        // The socket held the frame's own bytes: now they are written.
+        if (kept) release?.(bytes);
+        if (this.done) return;
+        this.endpoint.consumed(n, this.now);
+        this.arm();
+      }) ?? false;
+    if (kept) this.nat.frameKept = true;
   }
 
   peerFin(): void {
@@ -379,6 +386,8 @@ class Flow implements TcpSink {
 }
 
 class TcpNat implements TcpNatHandle {
+  /** The host socket holds bytes of the frame being handled (see natOperator). */
+  frameKept = false;
   private readonly table = new Map<string, Flow>();
   private readonly iss = new IssSource();
   private readonly maxFlows: number;
@@ -458,6 +467,8 @@ class TcpNat implements TcpNatHandle {
 
   /** A segment for no flow: a SYN opens one, anything else gets a RST. */
   private noFlow(key: string, seg: TcpSegment, ip: () => FlowIp, target: () => TcpTarget): void {
+    // A new flow quotes its SYN in any later ICMP error: the frame is kept.
+    this.frameKept = true;
     if (seg.control !== TcpControl.Syn || seg.hasAck) {
       this.ctx.counters.add('tcp.no-flow');
       this.reset(ip(), seg);
@@ -494,6 +505,7 @@ class TcpNat implements TcpNatHandle {
       // A guest that stops answering altogether is probed after two
       // idle hours, as Linux does, and its flow freed.
       keepaliveIdleMs: 7_200_000,
+      onSendRelease: releaseHostChunk,
     });
     this.table.set(key, flow);
     flow.receive(seg);
@@ -549,7 +561,7 @@ export function tcpNatV6(
   return natOperator<Ipv6Packet>(ctx, options, onHandle, (nat, packet) => nat.inputV6(packet));
 }
 
-function natOperator<P>(
+function natOperator<P extends { buf: Uint8Array }>(
   ctx: StackContext,
   options: TcpNatOptions,
   onHandle: ((handle: TcpNatHandle) => void) | undefined,
@@ -560,7 +572,15 @@ function natOperator<P>(
       const nat = new TcpNat(ctx, (frame) => subscriber.next(frame), options);
       onHandle?.(nat);
       const subscription = source
-        .pipe(handler<P, never>(ctx, 'tcp', (packet) => input(nat, packet)))
+        .pipe(
+          handler<P, never>(ctx, 'tcp', (packet) => {
+            nat.frameKept = false;
+            input(nat, packet);
+            // Nothing of the frame is kept (payload went to the kernel or was
+            // copied): its memory may be reused (StackContext.releaseFrame).
+            if (!nat.frameKept) ctx.releaseFrame?.(packet.buf);
+          }),
+        )
         .subscribe({ error: (e) => subscriber.error(e), complete: () => subscriber.complete() });
       return () => {
         subscription.unsubscribe();

@@ -7,8 +7,15 @@
  * ENETUNREACH, ...). Sockets are opened half-open capable (our guest may
  * shut down one direction and keep receiving) and with Nagle off (the
  * guest's stack already decides segment sizes; we must not add latency).
+ *
+ * Reads land in one buffer shared by every socket (node:net's `onread`)
+ * and are copied at once into chunks cut from `hostChunks`, which the
+ * glue gives back when the guest has acknowledged them: a bulk download
+ * then reuses the same few megabytes instead of leaving a 64 KiB buffer
+ * per read to the garbage collector.
  */
 import { connect, type Socket } from 'node:net';
+import { Recycler } from './recycler.js';
 
 export interface HostTcpTarget {
   host: string;
@@ -19,6 +26,10 @@ export interface HostTcpTarget {
 
 export interface HostTcpEvents {
   connected(): void;
+  /**
+   * Bytes from the host: the receiver's to keep. Give the chunk to
+   * `releaseHostChunk` once nothing reads it any more (or never).
+   */
   data(chunk: Buffer): void;
   /** The host sent FIN. */
   end(): void;
@@ -27,8 +38,12 @@ export interface HostTcpEvents {
 }
 
 export interface HostTcpSocket {
-  /** Queues bytes for the host; `written` runs once the kernel took them. */
-  write(bytes: Uint8Array, written: () => void): void;
+  /**
+   * Queues bytes for the host; `written` runs once the kernel took them.
+   * Returns true when the socket still holds `bytes` themselves (not a
+   * copy) after the call, so the caller must not reuse their memory.
+   */
+  write(bytes: Uint8Array, written: () => void): boolean;
   /** FIN to the host once queued bytes are written. */
   end(): void;
   pause(): void;
@@ -40,6 +55,20 @@ export interface HostTcpSocket {
 
 export type HostTcpConnector = (target: HostTcpTarget, events: HostTcpEvents) => HostTcpSocket;
 
+/** Every host socket reads into this, and the bytes are copied out at once. */
+const READ_BUFFER = new Uint8Array(64 * 1024);
+
+/** Where chunks from host sockets are cut (1 MiB blocks, 16 kept for reuse). */
+const hostChunks = new Recycler(1 << 20, 16);
+
+/** Copies of guest bytes waiting in a socket's write queue. */
+const queuedWrites = new Recycler(1 << 20, 8);
+
+/** Hands back a chunk `HostTcpEvents.data` gave; other buffers are ignored. */
+export function releaseHostChunk(chunk: Uint8Array): void {
+  hostChunks.give(chunk);
+}
+
 /** The real thing: node:net sockets. */
 export const netConnector: HostTcpConnector = (target, events) => {
   const socket: Socket = connect({
@@ -48,12 +77,20 @@ export const netConnector: HostTcpConnector = (target, events) => {
     localAddress: target.localAddress,
     allowHalfOpen: true,
     noDelay: true,
+    onread: {
+      buffer: READ_BUFFER,
+      callback: (n: number, buf: Uint8Array) => {
+        const chunk = hostChunks.take(n);
+        chunk.set(n === buf.length ? buf : buf.subarray(0, n));
+        events.data(chunk);
+        return true;
+      },
+    },
   });
   // A host peer that vanishes without a FIN or RST is found, and the
   // guest's connection reset, after about ten idle minutes.
   socket.setKeepAlive(true, 600_000);
   socket.on('connect', () => events.connected());
-  socket.on('data', (chunk: Buffer) => events.data(chunk));
   socket.on('end', () => events.end());
   socket.on('error', (err: NodeJS.ErrnoException) => events.error(err.code ?? 'EIO'));
   socket.on('close', () => events.closed());
@@ -62,8 +99,17 @@ export const netConnector: HostTcpConnector = (target, events) => {
       // A view into a tap read pool keeps the whole pool alive while it
       // waits: copy it when it would wait (the socket already has a
       // backlog); otherwise the kernel takes it at once, uncopied.
-      const chunk = socket.writableLength > 0 ? Buffer.from(bytes) : bytes;
-      socket.write(chunk, () => written());
+      if (socket.writableLength === 0) {
+        socket.write(bytes, () => written());
+        return socket.writableLength > 0;
+      }
+      const copy = queuedWrites.take(bytes.length);
+      copy.set(bytes);
+      socket.write(copy, () => {
+        queuedWrites.give(copy);
+        written();
+      });
+      return false;
     },
     end: () => {
       socket.end();

@@ -19,6 +19,8 @@
  *   go out with an empty header and must carry full checksums.
  */
 
+import { Recycler } from './recycler.js';
+
 export const VNET_HDR_LENGTH = 10;
 
 export const VnetFlag = { NeedsCsum: 1, DataValid: 2 } as const;
@@ -32,31 +34,28 @@ export const headedFrames = new WeakSet<Uint8Array>();
 
 /**
  * Frames to the guest are carved from 2 MiB slabs: one ArrayBuffer per few
- * dozen super-frames instead of one each, which is most of what the
- * garbage collector would otherwise do on a bulk transfer. A slab lives as
- * long as any frame cut from it.
+ * dozen super-frames instead of one each. A slab lives as long as any
+ * frame cut from it, and is reused once each of its frames was handed to
+ * `releaseHeadedFrame` (the tap does, after writing it, when nothing else
+ * sees frames to the guest).
  */
 const SLAB_SIZE = 2 << 20;
-let slab = Buffer.allocUnsafe(0);
-let slabUsed = 0;
+const slabs = new Recycler(SLAB_SIZE, 8);
 
 /** A frame of `length` bytes with room for its header before it. */
 export function headedFrame(length: number): Buffer {
-  const need = (VNET_HDR_LENGTH + length + 7) & ~7;
-  if (need > SLAB_SIZE / 8) {
-    const own = Buffer.allocUnsafe(VNET_HDR_LENGTH + length).subarray(VNET_HDR_LENGTH);
-    headedFrames.add(own);
-    return own;
-  }
-  if (slabUsed + need > slab.length) {
-    slab = Buffer.allocUnsafe(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const at = slabUsed + VNET_HDR_LENGTH;
-  slabUsed += need;
-  const frame = slab.subarray(at, at + length);
+  const need = VNET_HDR_LENGTH + length;
+  const frame =
+    need > SLAB_SIZE / 8
+      ? Buffer.allocUnsafe(need).subarray(VNET_HDR_LENGTH)
+      : slabs.take(need).subarray(VNET_HDR_LENGTH);
   headedFrames.add(frame);
   return frame;
+}
+
+/** Gives back a frame `headedFrame` made, once nothing reads it any more. */
+export function releaseHeadedFrame(frame: Uint8Array): void {
+  slabs.give(frame);
 }
 
 export interface VnetHeader {

@@ -9,8 +9,13 @@
  * the device: `close()` does, and completes `frames$`.
  *
  * Frames are `Buffer` views into a pooled read buffer. A view stays valid
- * for as long as it is referenced (the pool is never rewritten, only
- * replaced), so operators may keep frames without copying them.
+ * for as long as it is referenced, so operators may keep frames without
+ * copying them, with one exception the owner opts into: with `recycle`,
+ * a frame handed to `release` (the stack does, for TCP frames it is done
+ * with) may be overwritten by a later read, and frames to the guest made
+ * by `headedFrame` are reused once written. Only a pipeline whose every
+ * stage is known to keep no frame may turn it on (the CLI does when it
+ * adds no operators of its own); library users leave it off.
  *
  * The sink queues frames and writes them in one native call per event-loop
  * turn. When the kernel says EAGAIN the sink waits for POLLOUT rather than
@@ -20,7 +25,8 @@
  */
 import { Observable, Subject, share } from 'rxjs';
 import { native, type NativePoller, type OpenTapRequest } from '../native.js';
-import { VNET_HDR_LENGTH, headedFrames, trustedChecksum } from './offload.js';
+import { VNET_HDR_LENGTH, headedFrames, releaseHeadedFrame, trustedChecksum } from './offload.js';
+import { Recycler } from './recycler.js';
 
 const READABLE = 1;
 const WRITABLE = 2;
@@ -59,8 +65,9 @@ export class TapDevice {
   private reading = false;
   private onFrames: ((frame: Buffer) => void) | undefined;
   private onReadError: ((err: Error) => void) | undefined;
-  private pool = Buffer.allocUnsafe(POOL_SIZE);
-  private poolOffset = 0;
+  private readonly pools = new Recycler(POOL_SIZE, 8);
+  /** Frames may be reused once released or written (see the module comment). */
+  recycle = false;
   private readonly lengths = new Int32Array(FRAMES_PER_WAKE);
   private readonly maxFrame: number;
 
@@ -153,29 +160,29 @@ export class TapDevice {
   }
 
   private readBatch(): void {
-    if (this.pool.length - this.poolOffset < this.maxFrame) {
-      this.pool = Buffer.allocUnsafe(POOL_SIZE);
-      this.poolOffset = 0;
-    }
-    const n = native().readFrames(this.fd, this.pool, this.poolOffset, this.lengths, this.maxFrame);
+    const { buf, at } = this.pools.reserve(this.maxFrame);
+    const n = native().readFrames(this.fd, buf, at, this.lengths, this.maxFrame);
     if (n < 0) {
       this.stats.readErrors++;
       this.onReadError?.(new Error(`tap read failed: errno ${-n}`));
       return;
     }
     const skip = this.headerLength;
-    let off = this.poolOffset;
     for (let i = 0; i < n; i++) {
       const len = this.lengths[i]!;
-      const frame = this.pool.subarray(off + skip, off + len);
+      const headed = this.pools.cut(len);
+      const frame = headed.subarray(skip);
       // NEEDS_CSUM or DATA_VALID: the checksum is the kernel's business.
-      if (skip > 0 && (this.pool[off]! & 3) !== 0) trustedChecksum.add(frame);
-      off += len;
+      if (skip > 0 && (headed[0]! & 3) !== 0) trustedChecksum.add(frame);
       this.stats.framesIn++;
       this.stats.bytesIn += len - skip;
       this.onFrames?.(frame);
     }
-    this.poolOffset = off;
+  }
+
+  /** With `recycle`: the stack is done with this frame from `frames$`. */
+  release(frame: Uint8Array): void {
+    if (this.recycle) this.pools.give(frame);
   }
 
   /** headed[i] = 1 where queue[i] carries its own virtio-net header. */
@@ -203,6 +210,7 @@ export class TapDevice {
     for (let i = 0; i < done; i++) {
       this.stats.framesOut++;
       this.stats.bytesOut += queue[i]!.length;
+      if (this.recycle) releaseHeadedFrame(queue[i]!);
     }
     const wasHigh = queue.length >= HIGH_WATER_FRAMES;
     this.queue = done === queue.length ? [] : queue.slice(done);

@@ -43,6 +43,7 @@ function setup(o: { loopback?: boolean; offload?: boolean } = {}) {
       write: (bytes, written) => {
         s.written.push(Buffer.from(bytes));
         written();
+        return false;
       },
       end: () => {},
       pause: () => {},

@@ -56,6 +56,7 @@ function fakeHost(autoAck = true): { connect: HostTcpConnector; sockets: FakeTcp
         s.written.push(Buffer.from(bytes));
         if (autoAck) written();
         else s.pending.push(written);
+        return false; // copied
       },
       end: () => void (s.ended = true),
       pause: () => void (s.paused = true),

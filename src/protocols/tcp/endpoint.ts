@@ -158,6 +158,12 @@ export interface TcpConfig {
    * up to one such segment; the MSS governs every other window rule.
    */
   gsoBytes?: number;
+  /**
+   * Takes back each chunk given to `send` once the peer acknowledged all of
+   * it (the glue reuses host read buffers); chunks of a connection that
+   * ends with bytes unacknowledged are never handed back.
+   */
+  onSendRelease?: (chunk: Uint8Array) => void;
 }
 
 export type TcpFreeReason =
@@ -253,6 +259,7 @@ export class TcpEndpoint {
       minRto: c.minRto,
       maxRto: c.maxRto,
       gsoBytes: c.gsoBytes,
+      onRelease: c.onSendRelease,
     });
     this.rcv = new Receiver({
       bufferSize: c.receiveBufferSize,
@@ -1064,5 +1071,6 @@ function withDefaults(c: TcpConfig): Required<TcpConfig> {
     keepaliveIntervalMs: c.keepaliveIntervalMs ?? 75_000,
     keepaliveProbes: c.keepaliveProbes ?? 9,
     gsoBytes: c.gsoBytes ?? 0,
+    onSendRelease: c.onSendRelease ?? (() => {}),
   };
 }

@@ -69,7 +69,10 @@ export class Reassembly {
     if (this.pieces.length >= this.maxPieces || this.bytes + bytes.length > this.maxBytes) {
       return 0;
     }
-    this.pieces.splice(i, 0, { seq: seqAdd(rcvNxt, rel), data: bytes.slice() });
+    // A real copy: Buffer's own slice() would be a view into the frame.
+    const copy = new Uint8Array(bytes.length);
+    copy.set(bytes);
+    this.pieces.splice(i, 0, { seq: seqAdd(rcvNxt, rel), data: copy });
     this.bytes += bytes.length;
     return bytes.length;
   }

@@ -11,6 +11,9 @@
  * the next call on the buffer: the glue encodes a segment before returning
  * from the sink call, so nothing outlives that.
  *
+ * When a chunk is wholly acknowledged it is handed to `onRelease`, if
+ * given, so that the glue can reuse its memory (streams/recycler.ts).
+ *
  * Positions are absolute stream offsets (plain numbers, exact to 2^53), so
  * the sender maps a sequence number to a position with one subtraction.
  */
@@ -33,6 +36,8 @@ export class SendBuffer {
   length = 0;
   /** Absolute position of the first byte held. */
   start = 0;
+
+  constructor(private readonly onRelease?: (chunk: Uint8Array) => void) {}
 
   /** Absolute position just past the last byte held. */
   get end(): number {
@@ -75,6 +80,7 @@ export class SendBuffer {
       const c = chunks[this.first]!;
       if (this.starts[this.first]! + c.length > this.start) break;
       chunks[this.first++] = EMPTY;
+      this.onRelease?.(c);
     }
     if (this.length === 0) {
       this.chunks = [];

@@ -44,6 +44,8 @@ export interface SenderOptions {
   maxRto: number;
   /** Largest new-data segment when the link does segmentation (0: the MSS). */
   gsoBytes?: number;
+  /** Takes each chunk of the send buffer once it is wholly acknowledged. */
+  onRelease?: (chunk: Uint8Array) => void;
 }
 
 /** What an ACK did, as bits for the endpoint. */
@@ -73,7 +75,7 @@ export class Sender {
   /** Payload bytes per segment (MSS less the options every segment carries). */
   mss = 536;
 
-  readonly buf = new SendBuffer();
+  readonly buf: SendBuffer;
   /** Sequence number of the first byte in `buf`. */
   private bufSeq: Seq = seq(0);
   /** The application closed: a FIN follows the buffered data. */
@@ -110,6 +112,7 @@ export class Sender {
 
   constructor(private readonly o: SenderOptions) {
     this.rtt = new RttEstimator(o.initialRto, o.minRto, o.maxRto);
+    this.buf = new SendBuffer(o.onRelease);
   }
 
   /** Starts the sequence space at `iss`; the SYN takes `iss`. */

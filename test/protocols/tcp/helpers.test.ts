@@ -90,6 +90,17 @@ describe('handshake', () => {
   });
 });
 
+describe('reassembly copies what it holds', () => {
+  test('a Buffer view is copied, so reusing the frame cannot change held bytes', () => {
+    const r = new Reassembly(1 << 20, 64);
+    const frame = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    r.insert(seq(100), frame.subarray(2, 6), seq(90));
+    frame.fill(0xee); // the tap reuses the frame's memory
+    r.insert(seq(90), new Uint8Array(10), seq(90));
+    assert.deepEqual([...r.take(seq(100))!], [3, 4, 5, 6]);
+  });
+});
+
 describe('reassembly as SACK blocks', () => {
   test('adjacent pieces merge, the recent block leads, and the count is capped', () => {
     const r = new Reassembly(1 << 20, 64);
