@@ -24,7 +24,8 @@
  * FIN and RST cross in both directions; half-close is ordinary (guest FIN
  * -> host socket end(), host end -> FIN to the guest, while the other
  * direction keeps flowing). The flow is removed when its endpoint says
- * `freed`, whatever the reason.
+ * `freed`, whatever the reason; a SYN that frees a flow in TIME-WAIT
+ * ('reopen') then opens the next flow of that 4-tuple.
  *
  * Each flow keeps one scheduled action on the stack's scheduler for the
  * endpoint's next deadline; it is moved only when a deadline comes earlier
@@ -412,11 +413,7 @@ class TcpNat implements TcpNatHandle {
     const verify = trustedChecksum.has(packet.buf) ? undefined : sum;
     const seg = TcpSegment.parse(packet.buf, packet.payloadOffset, packet.payloadLength, verify);
     const key = `${packet.src}:${seg.srcPort}>${packet.dst}:${seg.dstPort}`;
-    const flow = this.table.get(key);
-    if (flow) {
-      flow.receive(seg);
-      return;
-    }
+    if (this.toFlow(key, seg)) return;
     const ctx = this.ctx;
     const ip = (): FlowIp => {
       const local = isLocalAddress(ctx, packet.dst);
@@ -439,11 +436,7 @@ class TcpNat implements TcpNatHandle {
     const at = buf.byteOffset + packet.offset + 8;
     const addresses = Buffer.from(buf.buffer, at, 32).toString('latin1');
     const key = `${addresses}:${seg.srcPort}>${seg.dstPort}`;
-    const flow = this.table.get(key);
-    if (flow) {
-      flow.receive(seg);
-      return;
-    }
+    if (this.toFlow(key, seg)) return;
     const ctx = this.ctx;
     const ip = (): FlowIp => {
       const mac = isLocalAddressV6(ctx, dst) ? localMacV6(ctx, dst) : ctx.gatewayMac;
@@ -455,6 +448,21 @@ class TcpNat implements TcpNatHandle {
         ? this.dnsTarget(seg.dstPort)
         : natTargetV6(ctx, dst);
     this.noFlow(key, seg, ip, target);
+  }
+
+  /**
+   * Gives `seg` to the flow of `key`, if there is one; false when the
+   * segment is left for `noFlow`: there was no flow, or the flow was in
+   * TIME-WAIT and this SYN ended it ('reopen'), so the same SYN opens the
+   * new incarnation at once instead of waiting for the guest to resend it.
+   * The old flow's host socket, ended both ways, is left to finish its
+   * writes and close by itself, as after any ordinary close.
+   */
+  private toFlow(key: string, seg: TcpSegment): boolean {
+    const flow = this.table.get(key);
+    if (!flow) return false;
+    flow.receive(seg);
+    return flow.endpoint.freed !== 'reopen';
   }
 
   /** Where a connection to our DNS address goes: the upstream, for port 53. */

@@ -238,6 +238,40 @@ test('half-close: guest FIN ends the host write side, host data still flows', ()
   assert.equal(t.counter('tcp.freed.closed'), 1);
 });
 
+test('a new SYN to a flow in TIME-WAIT opens a new flow at once', () => {
+  const t = setup();
+  const { socket, ourIss } = establish(t);
+  // The host closes first, so our endpoint is the one left in TIME-WAIT.
+  socket.events.end();
+  const fin = tcpOf(t.out.at(-1)!);
+  assert.equal(fin.control, TcpControl.Fin);
+  t.input.next(guestSegment({ seq: seq(1001), ack: seq(fin.seq + 1), control: TcpControl.Fin }));
+  assert.equal(socket.ended, true);
+  assert.equal(t.flows(), 1, 'TIME-WAIT keeps the flow');
+
+  // The guest reuses the 4-tuple with a higher ISN (RFC 9293 3.10.7.4).
+  t.out.length = 0;
+  t.input.next(guestSegment({ seq: seq(900_000), control: TcpControl.Syn, mss: 1460 }));
+  assert.equal(t.counter('tcp.freed.reopen'), 1);
+  assert.equal(t.host.sockets.length, 2, 'the reopening SYN made a new host connect');
+  assert.equal(t.flows(), 1, 'and a new flow holds it');
+  assert.equal(t.out.length, 0, 'no SYN-ACK before the host accepts');
+
+  t.host.sockets[1]!.events.connected();
+  const synAck = tcpOf(t.out.at(-1)!);
+  assert.equal(synAck.control, TcpControl.Syn);
+  assert.equal(synAck.ack, 900_001);
+  assert.notEqual(synAck.seq, ourIss, 'a new incarnation');
+
+  // The old host socket, ended both ways, finishes its writes and closes
+  // by itself: it is not cut short, and its late close leaves the new flow alone.
+  assert.equal(socket.reset || socket.destroyed, false);
+  socket.events.closed();
+  assert.equal(t.flows(), 1);
+  t.input.next(guestSegment({ seq: seq(900_001), ack: seq(synAck.seq + 1) }));
+  assert.equal(t.counter('tcp.established'), 2);
+});
+
 test('a guest RST resets the host socket; a host error resets the guest', () => {
   const t = setup();
   const a = establish(t);
