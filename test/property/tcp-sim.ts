@@ -10,7 +10,9 @@
  * consume what they receive (promptly or slowly), half-close or abort.
  *
  * The simulation checks its invariants as it runs and throws on the first
- * violation; `run` returns a summary for the property to judge the end.
+ * violation (among them: a retransmission timer never fires for data that
+ * was acknowledged); `run` returns a summary for the property to judge the
+ * end.
  */
 import fc from 'fast-check';
 import { pseudoSumV4 } from '../../src/protocols/checksum.js';
@@ -367,9 +369,24 @@ class Side implements TcpSink {
       this.timerAt = Infinity;
       if (this.ep.freed !== undefined) return;
       const d2 = this.ep.nextDeadline();
-      if (d2 !== undefined && d2 <= this.sim.now) this.call(() => this.ep.onTimer(this.sim.now));
+      if (d2 !== undefined && d2 <= this.sim.now) this.call(() => this.fire());
       else this.schedule();
     });
+  }
+
+  /**
+   * The timer fires: with nothing outstanding (no data, SYN or FIN beyond
+   * SND.UNA) it must neither count a retransmission timeout nor resend
+   * anything, since everything it could resend was acknowledged.
+   */
+  private fire(): void {
+    const ep = this.ep;
+    const outstanding = ep.sndMax !== ep.sndUna;
+    const { timeouts, retransmits } = ep.stats;
+    ep.onTimer(this.sim.now);
+    if (outstanding) return;
+    check(ep.stats.timeouts === timeouts, `${this.name} timed out with nothing outstanding`);
+    check(ep.stats.retransmits === retransmits, `${this.name} resent with nothing outstanding`);
   }
 }
 
