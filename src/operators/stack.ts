@@ -17,7 +17,7 @@ import { icmpv4Route } from './icmp-nat.js';
 import { ipv4Demux } from './ipv4.js';
 import { icmpv6Route } from './icmpv6.js';
 import { ipv6Demux, ipv6Fragmenter } from './ipv6.js';
-import { tcpNat, tcpNatV6 } from './tcp.js';
+import { tcpNat, tcpNatV6, type TcpNatOptions } from './tcp.js';
 import { dhcpService } from './dhcp.js';
 import { DnsForwarder, dnsService, type DnsForwarderOptions } from './dns.js';
 import { udpInput, udpNat, type UdpNatOptions } from './udp.js';
@@ -26,6 +26,8 @@ import { udpRouteV6 } from './udp6.js';
 /** Settings of the stack's services beyond the network's addresses. */
 export interface StackOptions {
   udp?: UdpNatOptions;
+  /** The TCP NAT's settings (the connect timeout, the flow limit, ...). */
+  tcp?: Omit<TcpNatOptions, 'dnsUpstream'>;
   /** The DNS forwarder's upstream (`--dns-upstream`, `--resolv-conf`). */
   dns?: DnsForwarderOptions;
 }
@@ -38,7 +40,7 @@ export function slirpStack(
   const udpServices = [dhcpService(ctx), dnsService(ctx, options.dns)];
   // DNS over TCP is relayed to the same upstream the UDP forwarder uses.
   const upstream = new DnsForwarder(ctx, options.dns);
-  const tcp = { dnsUpstream: () => upstream.server() };
+  const tcp = { ...options.tcp, dnsUpstream: () => upstream.server() };
   const ipv4Routes = new Map<number, OperatorFunction<Ipv4Packet, Buffer>>([
     [IpProtocol.ICMP, icmpv4Route(ctx)],
     [IpProtocol.TCP, tcpNat(ctx, tcp)],

@@ -8,9 +8,12 @@
  * endpoint (protocols/tcp/endpoint.ts) waits in CONNECT-PENDING while the
  * host socket connects to the NAT target (nat.ts: the gateway is the host's
  * loopback). Only when the host accepts does the guest get its SYN-ACK;
- * a refusal becomes RST|ACK (ECONNREFUSED in the guest), any other failure
- * an ICMP host unreachable. Retransmitted SYNs meanwhile are absorbed by
- * the endpoint.
+ * a refusal becomes RST|ACK (ECONNREFUSED in the guest), no route to the
+ * network (ENETUNREACH) an ICMP net unreachable, and any other failure an
+ * ICMP host unreachable. So does a host that stays silent for
+ * `connectTimeoutMs` (20 s): our own limit, well before the kernel's own
+ * ETIMEDOUT after about 127 s of SYN retries. Retransmitted SYNs
+ * meanwhile are absorbed by the endpoint.
  *
  * Then bytes flow both ways with flow control end to end:
  * - guest -> host: the endpoint delivers in-order bytes, we write them to
@@ -93,6 +96,11 @@ export interface TcpNatOptions {
   /** Endpoint settings beyond ports, ISS and MTU. */
   endpoint?: Partial<TcpConfig>;
   /**
+   * How long a host connect may go unanswered before the guest is told
+   * the host is unreachable (default 20 s, on the stack's scheduler).
+   */
+  connectTimeoutMs?: number;
+  /**
    * The upstream DNS server, for connections to the DNS address's port 53
    * (DNS over TCP is relayed to it as a byte stream); without one they are
    * reset.
@@ -106,6 +114,7 @@ export interface TcpNatHandle {
 }
 
 const DEFAULT_MAX_FLOWS = 8192;
+const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
 
 type TcpTarget =
   | NatTarget
@@ -210,6 +219,8 @@ class Flow implements TcpSink {
   };
   private timer: Subscription | undefined;
   private timerAt = Infinity;
+  /** Gives up on a host connect that never answers. */
+  private connectTimer: Subscription | undefined;
   private paused = false;
   private done = false;
   /** The host sent FIN; we passed the guest's FIN on with end(). */
@@ -236,7 +247,21 @@ class Flow implements TcpSink {
     this.arm();
   }
 
+  /** The host connect has started: give it `ms` to succeed or fail. */
+  watchConnect(ms: number): void {
+    if (this.done) return;
+    this.connectTimer = this.nat.ctx.scheduler.schedule(() => {
+      this.connectTimer = undefined;
+      if (this.done || this.endpoint.state !== TcpState.ConnectPending) return;
+      this.nat.ctx.counters.add('tcp.host.connect-timeout');
+      this.unreachable('host');
+      this.arm();
+    }, ms);
+  }
+
   private hostConnected(): void {
+    this.connectTimer?.unsubscribe();
+    this.connectTimer = undefined;
     if (this.done) return;
     this.endpoint.hostConnected(this.now);
     this.arm();
@@ -262,17 +287,17 @@ class Flow implements TcpSink {
   private hostError(code: string): void {
     if (this.done) return;
     this.nat.ctx.counters.add(`tcp.host.${code}`);
-    if (this.endpoint.state === TcpState.ConnectPending) {
-      if (code === 'ECONNREFUSED') this.endpoint.hostRefused(this.now);
-      else {
-        this.endpoint.hostUnreachable(this.now);
-        const icmp = this.ip.unreachable('host');
-        if (icmp) this.nat.emit(icmp);
-      }
-    } else {
-      this.endpoint.abort(this.now);
-    }
+    if (this.endpoint.state !== TcpState.ConnectPending) this.endpoint.abort(this.now);
+    else if (code === 'ECONNREFUSED') this.endpoint.hostRefused(this.now);
+    else this.unreachable(code === 'ENETUNREACH' ? 'net' : 'host');
     this.arm();
+  }
+
+  /** The host connect failed: free the endpoint and tell the guest by ICMP. */
+  private unreachable(reason: 'net' | 'host'): void {
+    this.endpoint.hostUnreachable(this.now);
+    const icmp = this.ip.unreachable(reason);
+    if (icmp) this.nat.emit(icmp);
   }
 
   /**
@@ -346,9 +371,7 @@ class Flow implements TcpSink {
   }
 
   freed(reason: TcpFreeReason): void {
-    this.done = true;
-    this.timer?.unsubscribe();
-    this.timer = undefined;
+    this.stop();
     const counters = this.nat.ctx.counters;
     counters.add(`tcp.freed.${reason}`);
     const st = this.endpoint.stats;
@@ -362,6 +385,21 @@ class Flow implements TcpSink {
       else if (reason !== 'closed' && reason !== 'reopen') socket.destroy();
     }
     this.nat.remove(this);
+  }
+
+  /** The stack is closing: drop the host socket and every timer, at once. */
+  shutdown(): void {
+    this.stop();
+    this.socket?.destroy();
+  }
+
+  /** No more inputs or timers for this flow. */
+  private stop(): void {
+    this.done = true;
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    this.connectTimer?.unsubscribe();
+    this.connectTimer = undefined;
   }
 
   // --- the one timer ----------------------------------------------------
@@ -527,6 +565,7 @@ class TcpNat implements TcpNatHandle {
       },
       flow.host,
     );
+    flow.watchConnect(this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   }
 
   private reset(ip: FlowIp, seg: TcpSegment): void {
@@ -543,7 +582,7 @@ class TcpNat implements TcpNatHandle {
   }
 
   closeAll(): void {
-    for (const flow of this.table.values()) flow.socket?.destroy();
+    for (const flow of this.table.values()) flow.shutdown();
     this.table.clear();
   }
 }

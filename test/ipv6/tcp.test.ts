@@ -113,7 +113,7 @@ test('other addresses are reached as addressed; the DNS address refuses TCP with
   assert.equal(tcpOf(t.out.at(-1)!).control, TcpControl.Rst);
 });
 
-test('a refused connection is a RST; an unreachable host an ICMPv6 address unreachable', () => {
+test('refused is a RST; unreachable host an ICMPv6 address unreachable, no route code 0', () => {
   const t = setup();
   t.input.next(segment({ seq: seq(1), control: TcpControl.Syn }));
   t.sockets[0]!.events.error('ECONNREFUSED');
@@ -124,6 +124,12 @@ test('a refused connection is a RST; an unreachable host an ICMPv6 address unrea
   const icmp = Icmpv6Message.ofPacket(ip);
   assert.deepEqual([icmp.type, icmp.code], [1, 3]);
   assert.equal(ipv6ToString(ip.src), 'fd00::2');
+
+  // No route on the host: ICMPv6 no route (code 0), as Linux reports ENETUNREACH.
+  t.input.next(segment({ seq: seq(1), control: TcpControl.Syn, srcPort: 40002 }, FAR));
+  t.sockets[2]!.events.error('ENETUNREACH');
+  const noRoute = Icmpv6Message.ofPacket(ip6(t.out.at(-1)!));
+  assert.deepEqual([noRoute.type, noRoute.code], [1, 0]);
 });
 
 test('--disable-host-loopback and martians: ICMPv6 no route, no host socket', () => {

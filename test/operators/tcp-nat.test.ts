@@ -106,14 +106,17 @@ function setup(
     autoAck?: boolean;
     loopback?: boolean;
     rcvBuf?: number;
+    connectTimeoutMs?: number;
+    outbound?: string;
     dnsUpstream?: () => { address: string; port: number } | undefined;
   } = {},
 ) {
   const host = fakeHost(options.autoAck ?? true);
   let handle: TcpNatHandle | undefined;
-  const config = networkConfig(undefined, undefined, {
-    disableHostLoopback: options.loopback === false,
-  });
+  const config = {
+    ...networkConfig(undefined, undefined, { disableHostLoopback: options.loopback === false }),
+    ...(options.outbound !== undefined && { outbound: { v4: options.outbound } }),
+  };
   const r = rig<Ipv4Packet, Buffer>(
     (ctx) =>
       tcpNat(
@@ -123,6 +126,7 @@ function setup(
           maxFlows: options.maxFlows,
           endpoint: { receiveBufferSize: options.rcvBuf },
           dnsUpstream: options.dnsUpstream,
+          connectTimeoutMs: options.connectTimeoutMs,
         },
         (h) => (handle = h),
       ),
@@ -184,6 +188,71 @@ test('an unreachable host becomes ICMP host unreachable quoting the SYN', () => 
   assert.equal(icmp.type, 3);
   assert.equal(icmp.code, 1);
   assert.equal(t.flows(), 0);
+});
+
+/** The ICMP destination unreachable the guest got last, as [type, code]. */
+function icmpOf(frame: Buffer): [number, number] {
+  const ip = ipOf(frame);
+  assert.equal(ip.protocol, IpProtocol.ICMP);
+  const icmp = Icmpv4Message.parse(ip.buf, ip.payloadOffset, ip.payloadLength);
+  return [icmp.type, icmp.code];
+}
+
+test('no route to the network is ICMP net unreachable; a kernel timeout host unreachable', () => {
+  const t = setup();
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0xcb007107));
+  t.host.sockets[0]!.events.error('ENETUNREACH');
+  assert.deepEqual(icmpOf(t.out.at(-1)!), [3, 0]);
+  assert.equal(t.host.sockets[0]!.destroyed, true);
+
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0xcb007108));
+  t.host.sockets[1]!.events.error('ETIMEDOUT');
+  assert.deepEqual(icmpOf(t.out.at(-1)!), [3, 1]);
+  assert.equal(t.flows(), 0);
+  assert.equal(t.counter('tcp.freed.unreachable'), 2);
+});
+
+test('a host connect that hears nothing for 20 s becomes ICMP host unreachable', () => {
+  const t = setup();
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0xcb007107));
+  t.advanceTo(19_999);
+  assert.equal(t.out.length, 0, 'still waiting for the host');
+  assert.equal(t.flows(), 1);
+
+  t.advanceTo(20_000);
+  assert.deepEqual(icmpOf(t.out[0]!), [3, 1]);
+  assert.equal(t.out.length, 1);
+  assert.equal(t.host.sockets[0]!.destroyed, true, 'the host connect is abandoned');
+  assert.equal(t.flows(), 0);
+  assert.equal(t.counter('tcp.host.connect-timeout'), 1);
+
+  // A late answer from the abandoned socket changes nothing.
+  t.host.sockets[0]!.events.connected();
+  t.host.sockets[0]!.events.error('ETIMEDOUT');
+  assert.equal(t.out.length, 1);
+});
+
+test('the connect timeout is set in the options, and spares a connect that succeeded', () => {
+  const t = setup({ connectTimeoutMs: 3000 });
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0xcb007107));
+  t.advanceTo(3000);
+  assert.deepEqual(icmpOf(t.out[0]!), [3, 1]);
+
+  const { socket } = establish(t, 5000);
+  t.advanceTo(10_000);
+  assert.equal(t.flows(), 1);
+  assert.equal(socket.destroyed, false);
+  assert.equal(t.counter('tcp.host.connect-timeout'), 1);
+});
+
+test('with an outbound address the host socket connects from it', () => {
+  const t = setup({ outbound: '198.51.100.9' });
+  t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0xcb007107));
+  assert.deepEqual(t.host.sockets[0]!.target, {
+    host: '203.0.113.7',
+    port: 80,
+    localAddress: '198.51.100.9',
+  });
 });
 
 test('--disable-host-loopback: the gateway is a net unreachable, no socket opened', () => {
