@@ -11,12 +11,12 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   iproute2 iputils-ping util-linux procps python3 # namespaces, ping, the flood test
   tshark                                          # reads our pcap files in the tests
-  curl wget git                                   # TCP tests: clients in the namespace
+  curl wget git iperf3                            # TCP tests: clients in the namespace
   dnsutils busybox                                # DNS and DHCP tests: dig, nslookup, udhcpc
   g++ make                                        # the native addon
 )
 if [ "${RXSLIRP_BENCH:-0}" = 1 ]; then
-  packages+=(slirp4netns iperf3 sockperf apache2-utils) # bench/ only, never the tests
+  packages+=(slirp4netns sockperf apache2-utils) # bench/ only, never the tests
 fi
 missing=()
 for p in "${packages[@]}"; do

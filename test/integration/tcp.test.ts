@@ -6,7 +6,8 @@
  * its files on a tmpfs that disappears with it.
  *
  * Bulk transfers are checked by SHA-256 end to end, many connections each
- * by its own payload; refusals and unreachability by the errno the guest
+ * by its own payload, iperf3 by its exit status and the bytes it received
+ * (never by its speed); refusals and unreachability by the errno the guest
  * sees; and the same bulk transfers again through `--faults`, which drops
  * and reorders 2% of the frames in each direction.
  */
@@ -135,6 +136,43 @@ done
     r.stdout,
   );
   assert.doesNotMatch(r.stderr, /tcp\.freed\.aborted|tcp\.no-flow/);
+});
+
+/** What one iperf3 client run reports (-J): bytes its receiver got, or its error. */
+function iperfReceived(stdout: string, name: string): number {
+  const m = new RegExp(`^--- ${name} exit (\\d+)\\n([\\s\\S]*?)^--- end`, 'm').exec(stdout);
+  assert.ok(m, `no ${name} section in:\n${stdout}`);
+  assert.equal(m[1], '0', `iperf3 ${name} exited ${m[1]}:\n${m[2]}`);
+  const report = JSON.parse(m[2]!) as {
+    error?: string;
+    end?: { sum_received?: { bytes?: number } };
+  };
+  assert.equal(report.error, undefined, `iperf3 ${name}: ${report.error}`);
+  return report.end?.sum_received?.bytes ?? 0;
+}
+
+test('iperf3: 2 s up and 2 s down (-R) against a server on loopback', async (t) => {
+  const r = await sandbox(
+    `
+iperf3 -s -B 127.0.0.1 -p 5201 > "$W/server.log" 2>&1 &
+waitlisten 5201
+"$RXSLIRP" run -- sh -c '
+  for dir in up down; do
+    flag=; [ "$dir" = down ] && flag=-R
+    rc=0
+    timeout 30 iperf3 -c 10.0.2.2 -p 5201 -t 2 $flag -J > "$0/$dir.json" || rc=$?
+    echo "--- $dir exit $rc"; cat "$0/$dir.json"; echo "--- end"
+  done
+' "$W"
+`,
+    90_000,
+  );
+  assertOk(r);
+  for (const dir of ['up', 'down']) {
+    const bytes = iperfReceived(r.stdout, dir);
+    assert.ok(bytes > 0, `iperf3 ${dir} received ${bytes} bytes`);
+    t.diagnostic(`${dir}: ${bytes} bytes in 2 s`);
+  }
 });
 
 test('a closed port: the guest connect fails at once with ECONNREFUSED', async () => {
