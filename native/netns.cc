@@ -5,9 +5,12 @@
 // thread: it joins the user namespace (when the target's differs from ours),
 // then the network namespace, opens /dev/net/tun, optionally configures the
 // interface with ioctls, and passes the tap fd back over a SOCK_SEQPACKET
-// socketpair with SCM_RIGHTS. The child only makes system calls on memory it
-// inherited, so nothing it does can trip over a lock another thread held at
-// fork time. A failure comes back as (step, errno) and is thrown here as an
+// socketpair with SCM_RIGHTS. Only async-signal-safe work is allowed after
+// fork in a multi-threaded process, so the parent builds every path and
+// buffer the child needs (Request, including the sysctl paths) before
+// forking; the child allocates nothing and only makes system calls on memory
+// it inherited, so nothing it does can trip over a lock (malloc's, say)
+// another thread held at fork time. A failure comes back as (step, errno) and is thrown here as an
 // Error whose message names the step.
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +47,11 @@ struct Request {
   uint32_t netmask = 0;
   uint32_t gateway = 0;
   bool ipv6 = false;  // prepare the tap for SLAAC from our router advertisements
+  // /proc/sys/net/ipv6/conf/<tap>/{disable_ipv6,accept_ra,accept_dad}, built
+  // by the parent: the child must not allocate.
+  std::string disableIpv6Path;
+  std::string acceptRaPath;
+  std::string acceptDadPath;
 };
 
 struct Reply {
@@ -102,10 +110,9 @@ const char* SetFlagsUp(int s, const char* name) {
   return nullptr;
 }
 
-// Writes `value` to /proc/sys/net/ipv6/conf/<tap>/<name>. /proc/sys/net
+// Writes `value` to a file under /proc/sys/net/ipv6/conf/<tap>/. /proc/sys/net
 // shows the namespace of the process that opens the file: ours, now.
-bool WriteIpv6Sysctl(const std::string& tap, const char* name, const char* value) {
-  std::string path = "/proc/sys/net/ipv6/conf/" + tap + "/" + name;
+bool WriteIpv6Sysctl(const std::string& path, const char* value) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return false;
   size_t length = strlen(value);
@@ -121,9 +128,9 @@ bool WriteIpv6Sysctl(const std::string& tap, const char* name, const char* value
 // (nobody else is on this link), so that the SLAAC address is usable at
 // once instead of "tentative" for a second.
 const char* PrepareIpv6(const Request& r) {
-  if (!WriteIpv6Sysctl(r.tapName, "disable_ipv6", "0")) return "configure: enable IPv6 on the tap";
-  if (!WriteIpv6Sysctl(r.tapName, "accept_ra", "2")) return "configure: set accept_ra";
-  if (!WriteIpv6Sysctl(r.tapName, "accept_dad", "0")) return "configure: set accept_dad";
+  if (!WriteIpv6Sysctl(r.disableIpv6Path, "0")) return "configure: enable IPv6 on the tap";
+  if (!WriteIpv6Sysctl(r.acceptRaPath, "2")) return "configure: set accept_ra";
+  if (!WriteIpv6Sysctl(r.acceptDadPath, "0")) return "configure: set accept_dad";
   return nullptr;
 }
 
@@ -247,6 +254,12 @@ bool ReadRequest(const Napi::Object& o, Request* r, std::string* error) {
   r->netmask = c.Get("netmask").As<Napi::Number>().Uint32Value();
   r->gateway = c.Get("gateway").As<Napi::Number>().Uint32Value();
   r->ipv6 = c.Get("ipv6").ToBoolean().Value();
+  if (r->ipv6) {
+    std::string dir = "/proc/sys/net/ipv6/conf/" + r->tapName + "/";
+    r->disableIpv6Path = dir + "disable_ipv6";
+    r->acceptRaPath = dir + "accept_ra";
+    r->acceptDadPath = dir + "accept_dad";
+  }
   Napi::Value mac = c.Get("mac");
   if (mac.IsBuffer()) {
     Napi::Buffer<uint8_t> b = mac.As<Napi::Buffer<uint8_t>>();
