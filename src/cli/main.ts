@@ -160,7 +160,11 @@ async function attachMode(argv: string[]): Promise<number> {
   }
 
   return new Promise<number>((resolve) => {
+    // A signal closes the tap, which settles `done` too: tear down only once.
+    let finished = false;
     const finish = (code: number): void => {
+      if (finished) return;
+      finished = true;
       exitPoller?.close();
       slirp.close();
       logCounters(slirp);

@@ -26,11 +26,12 @@ echo "status=$?"
   assert.match(r.stdout, /status=7/);
 });
 
-test('attach by PID: configured tap, MTU, MAC, default route, ready-fd', async () => {
+test('attach by PID: configured tap, MTU, MAC, default route, ready-fd; SIGTERM and SIGINT', async () => {
   const r = await inSandbox(`${SHELL_HELPERS}
 newns pid
-mkfifo /tmp/ready.$$
-"$RXSLIRP" -c -m 9000 --macaddress 02:42:ac:11:00:99 -r 3 "$pid" tap0 3>/tmp/ready.$$ > /tmp/out.$$ &
+mkfifo /tmp/ready.$$ /tmp/ready2.$$
+RXSLIRP_LOG=info "$RXSLIRP" -c -m 9000 --macaddress 02:42:ac:11:00:99 -r 3 "$pid" tap0 \\
+  3>/tmp/ready.$$ > /tmp/out.$$ 2>/tmp/err.$$ &
 slirp=$!
 waitready /tmp/ready.$$
 innsx "$pid" ip -4 addr show dev tap0
@@ -39,6 +40,16 @@ innsx "$pid" ip route
 innsx "$pid" ping -c 2 -W 2 10.0.2.2
 cat /tmp/out.$$
 kill -TERM "$slirp"; wait "$slirp"; echo "slirp-exit=$?"
+innsx "$pid" ip link show tap0 >/dev/null 2>&1 || echo "tap gone after SIGTERM"
+echo "counter lines after SIGTERM: $(grep -c 'counters: ' /tmp/err.$$)"
+
+RXSLIRP_LOG=info "$RXSLIRP" -r 3 "$pid" tap0 3>/tmp/ready2.$$ >/dev/null 2>/tmp/err2.$$ &
+slirp=$!
+waitready /tmp/ready2.$$
+innsx "$pid" ip link show tap0 >/dev/null && echo "tap back"
+kill -INT "$slirp"; wait "$slirp"; echo "slirp-int-exit=$?"
+innsx "$pid" ip link show tap0 >/dev/null 2>&1 || echo "tap gone after SIGINT"
+echo "counter lines after SIGINT: $(grep -c 'counters: ' /tmp/err2.$$)"
 kill "$pid"
 `);
   assertOk(r);
@@ -51,6 +62,12 @@ kill "$pid"
   assert.match(r.stdout, /\* MAC address: {5}02:42:ac:11:00:99/);
   assert.match(r.stdout, /WARNING: 127\.0\.0\.1:\* on the host is accessible as 10\.0\.2\.2/);
   assert.match(r.stdout, /slirp-exit=0/);
+  assert.match(r.stdout, /^tap gone after SIGTERM$/m);
+  assert.match(r.stdout, /^counter lines after SIGTERM: 1$/m, 'the counters are logged once');
+  assert.match(r.stdout, /^tap back$/m);
+  assert.match(r.stdout, /slirp-int-exit=0/);
+  assert.match(r.stdout, /^tap gone after SIGINT$/m);
+  assert.match(r.stdout, /^counter lines after SIGINT: 1$/m);
 });
 
 test('attach by path with --userns-path, and --cidr 10.0.135.128/25 gives 10.0.135.228', async () => {
