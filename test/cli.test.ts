@@ -110,6 +110,23 @@ for (const [args, message] of BAD) {
   });
 }
 
+const NOT_WITH_RUN: [string[], string][] = [
+  [['-r', '3'], '--ready-fd'],
+  [['--ready-fd=3'], '--ready-fd'],
+  [['-e', '4'], '--exit-fd'],
+  [['--exit-fd', '4'], '--exit-fd'],
+  [['--netns-type=path'], '--netns-type'],
+  [['--userns-path', '/proc/self/ns/user'], '--userns-path'],
+];
+
+for (const [options, name] of NOT_WITH_RUN) {
+  test(`run refuses attach-only options: rxslirp run ${options.join(' ')} -- true`, () => {
+    const r = run('run', ...options, '--', 'true');
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, `rxslirp: ${name} is not supported with run\n`);
+  });
+}
+
 test('no target prints the usage and exits 1', () => {
   const r = run();
   assert.equal(r.code, 1);

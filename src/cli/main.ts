@@ -13,7 +13,15 @@ import { pcap, pcapWriter } from '../operators/pcap.js';
 import { faults, type FaultStats } from '../operators/faults.js';
 import { logger } from '../util/log.js';
 import { attach, type FrameOperator, type Slirp } from '../slirp.js';
-import { HELP, UsageError, VERSION, parseArgs, settingsFrom, type Settings } from './options.js';
+import {
+  HELP,
+  UsageError,
+  VERSION,
+  notSupportedWithRun,
+  parseArgs,
+  settingsFrom,
+  type Settings,
+} from './options.js';
 
 const VALUE_OPTIONS = new Set([
   '-e',
@@ -199,6 +207,8 @@ async function runMode(argv: string[]): Promise<number> {
     out(HELP);
     return 0;
   }
+  const attachOnly = notSupportedWithRun(raw);
+  if (attachOnly) throw new UsageError(`rxslirp: ${attachOnly} is not supported with run`);
   if (split.command.length === 0 || positional.length > 0) {
     throw new UsageError('rxslirp run: expected -- COMMAND [ARG]...', 1, true);
   }

@@ -252,6 +252,19 @@ function notSupported(raw: Raw): string | undefined {
 }
 
 /**
+ * Options that only make sense when attaching to a namespace someone else
+ * made: `rxslirp run` makes its own and waits for its command, so it
+ * refuses them rather than ignore them.
+ */
+export function notSupportedWithRun(raw: Raw): string | undefined {
+  if (raw.readyFd !== undefined) return '--ready-fd';
+  if (raw.exitFd !== undefined) return '--exit-fd';
+  if (raw.netnsType !== undefined) return '--netns-type';
+  if (raw.usernsPath !== undefined) return '--userns-path';
+  return undefined;
+}
+
+/**
  * Validates options in slirp4netns's order and with its messages.
  * `needTarget` is false for `rxslirp run`, which makes its own namespace.
  */
