@@ -91,6 +91,9 @@ const BAD: [string[], RegExp][] = [
   [['-6', '--cidr6', 'fe80::/64', '1'], /^CIDR6 needs to be a unicast prefix outside fe80::\/10/m],
   [['-6', '-m', '1200', '1'], /^MTU must be at least 1280 with IPv6$/m],
   [['--enable-sandbox', '1'], /^rxslirp: --enable-sandbox is not supported yet$/m],
+  [['--api-socket=/tmp/x', '1'], /^rxslirp: --api-socket is not supported yet$/m],
+  [['--enable-seccomp', '1'], /^rxslirp: --enable-seccomp is not supported yet$/m],
+  [['--target-type=bess', '1'], /^rxslirp: --target-type=bess is not supported yet$/m],
   [
     ['--outbound-addr', 'no-such-iface0', '1'],
     /^outbound-addr has to be valid ipv4 address or interface name\.$/m,
