@@ -70,7 +70,7 @@ kill "$pid"
   assert.match(r.stdout, /^counter lines after SIGINT: 1$/m);
 });
 
-test('attach by path with --userns-path, and --cidr 10.0.135.128/25 gives 10.0.135.228', async () => {
+test('attach by path with --userns-path and --mtu, and --cidr 10.0.135.128/25 gives 10.0.135.228', async () => {
   const r = await inSandbox(`${SHELL_HELPERS}
 newns pid
 mkdir -p /tmp/ns.$$
@@ -79,10 +79,11 @@ mount --bind /proc/$pid/ns/net /tmp/ns.$$/net
 mount --bind /proc/$pid/ns/user /tmp/ns.$$/user
 mkfifo /tmp/ready.$$
 "$RXSLIRP" -c --netns-type=path --userns-path=/tmp/ns.$$/user --cidr 10.0.135.128/25 \\
-  --disable-host-loopback -r 3 /tmp/ns.$$/net tap9 3>/tmp/ready.$$ > /tmp/out.$$ &
+  --disable-host-loopback --mtu=65520 -r 3 /tmp/ns.$$/net tap9 3>/tmp/ready.$$ > /tmp/out.$$ &
 slirp=$!
 waitready /tmp/ready.$$
 innsx "$pid" ip -4 addr show dev tap9
+innsx "$pid" ip link show dev tap9
 innsx "$pid" ip route
 innsx "$pid" ping -c 1 -W 2 10.0.135.130
 cat /tmp/out.$$
@@ -90,6 +91,8 @@ kill "$slirp" "$pid"
 `);
   assertOk(r);
   assert.match(r.stdout, /inet 10\.0\.135\.228\/25/);
+  assert.match(r.stdout, /tap9: .* mtu 65520 /, 'the tap has the MTU asked for');
+  assert.match(r.stdout, /^\* MTU: {13}65520$/m);
   assert.match(r.stdout, /default via 10\.0\.135\.130 dev tap9/);
   assert.match(r.stdout, /1 packets transmitted, 1 received/);
   assert.match(r.stdout, /\* Netmask: {9}255\.255\.255\.128/);
