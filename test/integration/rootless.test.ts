@@ -1,10 +1,11 @@
 /**
  * rxslirp as its real users run it: an unprivileged user (ping and TCP), with
- * /dev/net/tun at mode 0666 as distributions ship it. The test makes a
- * system user `rxslirp-test`, gives it a copy of the built package it can
- * read, and runs `rxslirp run -- ping` as that user inside a private
- * network namespace. It sets /dev/net/tun to 0666 for the duration and
- * puts the old mode back.
+ * /dev/net/tun at mode 0666 as distributions ship it. The tests make a
+ * system user `rxslirp-test`, give it a copy of the built package it can
+ * read, and, as that user inside a private network namespace, run
+ * `rxslirp run -- ping`, and attach by PID to a namespace the user made
+ * (as rootlesskit and podman do). They set /dev/net/tun to 0666 for the
+ * duration and put the old mode back.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +27,13 @@ function ensureUser(): { uid: number; gid: number } {
   return { uid, gid };
 }
 
-test('an unprivileged user pings the gateway and fetches from the host through rxslirp run', async () => {
+/**
+ * Runs `body` with a copy of the built package that USER can read and
+ * /dev/net/tun at mode 0666, then puts the old mode back.
+ */
+async function asUnprivileged(
+  body: (copy: string, uid: number, gid: number) => Promise<void>,
+): Promise<void> {
   assertRoot();
   const { uid, gid } = ensureUser();
   const copy = mkdtempSync('/tmp/rxslirp-rootless-');
@@ -38,6 +45,15 @@ test('an unprivileged user pings the gateway and fetches from the host through r
     chmodSync(copy, 0o755);
     chownSync(copy, uid, gid);
     chmodSync('/dev/net/tun', 0o666);
+    await body(copy, uid, gid);
+  } finally {
+    chmodSync('/dev/net/tun', oldMode);
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+test('an unprivileged user pings the gateway and fetches from the host through rxslirp run', async () => {
+  await asUnprivileged(async (copy, uid, gid) => {
     const r = await inSandbox(`
 mkdir -p /tmp/www.$$ && echo "served to the guest" > /tmp/www.$$/index.txt
 python3 -m http.server 8088 --bind 127.0.0.1 --directory /tmp/www.$$ >/dev/null 2>&1 &
@@ -53,8 +69,35 @@ setpriv --reuid=${uid} --regid=${gid} --clear-groups -- sh -c '
     assert.match(r.stdout, /^inner uid 0$/m, 'the command ran as root of its own namespace');
     assert.match(r.stdout, /3 packets transmitted, 3 received/);
     assert.match(r.stdout, /^served to the guest$/m, 'TCP through the NAT as an unprivileged user');
-  } finally {
-    chmodSync('/dev/net/tun', oldMode);
-    rmSync(copy, { recursive: true, force: true });
-  }
+  });
+});
+
+// The way rootlesskit and podman use slirp4netns: the unprivileged user
+// makes the user+net namespace, then attaches by PID with -c and --ready-fd.
+test('an unprivileged user attaches by PID to its own namespace and pings the gateway', async () => {
+  await asUnprivileged(async (copy, uid, gid) => {
+    const r = await inSandbox(`
+setpriv --reuid=${uid} --regid=${gid} --clear-groups -- bash -c '
+  set -euo pipefail
+  echo "outer uid $(id -u)"
+  unshare --user --map-root-user --net sleep 60 &
+  pid=$!
+  for _ in $(seq 100); do
+    [ "$(readlink /proc/$pid/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break
+    sleep 0.05
+  done
+  mkfifo ${copy}/ready
+  node ${copy}/bin/rxslirp.js -c -r 3 "$pid" tap0 3>${copy}/ready >/dev/null &
+  slirp=$!
+  read -r -n1 -t 20 b < ${copy}/ready
+  echo "ready=$b"
+  nsenter --target "$pid" --user --net --preserve-credentials -- ping -c 3 -W 2 10.0.2.2
+  kill "$slirp" "$pid"
+'
+`);
+    assertOk(r);
+    assert.match(r.stdout, new RegExp(`^outer uid ${uid}$`, 'm'), 'rxslirp ran unprivileged');
+    assert.match(r.stdout, /^ready=1$/m);
+    assert.match(r.stdout, /3 packets transmitted, 3 received/);
+  });
 });
