@@ -5,6 +5,21 @@
 # npm dependencies, whose install builds the native addon and the
 # TypeScript (npm ci runs node-gyp and tsc).
 set -euo pipefail
+
+# The one prerequisite: Node.js 20 or newer (Debian 12's nodejs is 18).
+# Checked first, before anything is installed.
+need_node() {
+  echo "setup.sh: rxslirp needs Node.js 20 or newer (with npm) on PATH; $1." >&2
+  echo "Debian 12's nodejs package is version 18: install Node 20+ first." >&2
+  exit 1
+}
+command -v node >/dev/null 2>&1 || need_node "node was not found"
+node_version=$(node -p 'process.versions.node' 2>/dev/null) || need_node "node does not run"
+node_major=${node_version%%.*}
+if ! [[ $node_major =~ ^[0-9]+$ ]] || [ "$node_major" -lt 20 ]; then
+  need_node "found version $node_version"
+fi
+
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
