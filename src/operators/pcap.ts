@@ -5,17 +5,15 @@
  * guest sent, on the egress side to see what it received, or on both with
  * one shared writer from `pcapWriter`.
  *
- * Timestamps come from the scheduler (virtual time in tests). Frames are
+ * Timestamps come from the scheduler when one is given (virtual time in
+ * tests), else from the process's monotonic high-resolution clock anchored
+ * to the wall clock, so records carry real microseconds rather than the
+ * millisecond steps of Date.now(). Frames are
  * handed to the file stream as they are, without a copy: frames are never
  * mutated once emitted. The file is closed when the stream finalizes.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import {
-  Observable,
-  asyncScheduler,
-  type MonoTypeOperatorFunction,
-  type SchedulerLike,
-} from 'rxjs';
+import { Observable, type MonoTypeOperatorFunction, type SchedulerLike } from 'rxjs';
 
 const MAGIC = 0xa1b2c3d4;
 const LINKTYPE_ETHERNET = 1;
@@ -36,7 +34,10 @@ export interface PcapWriter {
 /** A writer that several `pcap` operators can share (ingress and egress). */
 export function pcapWriter(path: string, options: PcapOptions = {}): PcapWriter {
   const snaplen = options.snaplen ?? 262144;
-  const scheduler = options.scheduler ?? asyncScheduler;
+  const scheduler = options.scheduler;
+  const clock = scheduler
+    ? () => scheduler.now()
+    : () => performance.timeOrigin + performance.now();
   const out: WriteStream = createWriteStream(path);
   const header = Buffer.alloc(24);
   header.writeUInt32LE(MAGIC, 0);
@@ -48,11 +49,12 @@ export function pcapWriter(path: string, options: PcapOptions = {}): PcapWriter 
   let users = 0;
   return {
     write(frame) {
-      const now = scheduler.now();
+      const now = clock();
       const record = Buffer.allocUnsafe(16);
       const kept = Math.min(frame.length, snaplen);
-      record.writeUInt32LE(Math.floor(now / 1000), 0);
-      record.writeUInt32LE(Math.floor((now % 1000) * 1000), 4);
+      const seconds = Math.floor(now / 1000);
+      record.writeUInt32LE(seconds, 0);
+      record.writeUInt32LE(Math.min(999_999, Math.floor((now - seconds * 1000) * 1000)), 4);
       record.writeUInt32LE(kept, 8);
       record.writeUInt32LE(frame.length, 12);
       out.write(record);
