@@ -15,8 +15,10 @@
  * a query comes at least `recheckMs` (1 s) after the last look, and re-read
  * when its inode, size or mtime changed, so an edited resolv.conf takes
  * effect within a second. Queries go out on one connected host socket to
- * the upstream; when the upstream changes, the old socket is closed and its
- * queries are left to time out.
+ * the upstream, from the configured outbound address of the upstream's
+ * family (--outbound-addr or --outbound-addr6) when there is one; when the
+ * upstream changes, the old socket is closed and its queries are left to
+ * time out.
  *
  * Each query is copied and given an id of ours, drawn at random among the
  * ids not in flight (so two guest queries with the same id, from one
@@ -191,7 +193,15 @@ export class DnsForwarder {
     this.disconnect();
     const upstream: Upstream = { server, outgoing: new Subject(), subscription: undefined };
     this.upstream = upstream;
-    const target = { address: server.address, port: server.port, family: server.family };
+    // --outbound-addr / --outbound-addr6 by the upstream's family, not the guest's.
+    const outbound = this.ctx.config.outbound;
+    const local = server.family === 6 ? outbound?.v6 : outbound?.v4;
+    const target = {
+      address: server.address,
+      port: server.port,
+      family: server.family,
+      ...(local !== undefined && { localAddress: local }),
+    };
     upstream.subscription = this.openSocket(target, upstream.outgoing).subscribe({
       next: (event) => this.fromUpstream(upstream, event),
       error: (err: unknown) => countFailure(this.ctx, 'dns', err),

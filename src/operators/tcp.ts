@@ -103,9 +103,10 @@ export interface TcpNatOptions {
   /**
    * The upstream DNS server, for connections to the DNS address's port 53
    * (DNS over TCP is relayed to it as a byte stream); without one they are
-   * reset.
+   * reset. The relay's host socket takes the outbound address of the
+   * upstream's family (--outbound-addr or --outbound-addr6).
    */
-  dnsUpstream?: () => { address: string; port: number } | undefined;
+  dnsUpstream?: () => { address: string; port: number; family: 4 | 6 } | undefined;
 }
 
 /** What the operator exposes for tests and the API. */
@@ -118,7 +119,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
 
 type TcpTarget =
   | NatTarget
-  | { kind: 'host'; address: string; port: number }
+  | { kind: 'dns'; address: string; port: number; family: 4 | 6 }
   | { kind: 'unreachable'; reason: 'dns-over-tcp' };
 const TCP_CHECKSUM_OFFSET = 16;
 /** Payload of one TCP super-frame: an IPv4 packet stays under 64 KiB. */
@@ -507,7 +508,7 @@ class TcpNat implements TcpNatHandle {
   private dnsTarget(port: number): TcpTarget {
     const server = port === 53 ? this.options.dnsUpstream?.() : undefined;
     return server
-      ? { kind: 'host', address: server.address, port: server.port }
+      ? { kind: 'dns', address: server.address, port: server.port, family: server.family }
       : { kind: 'unreachable', reason: 'dns-over-tcp' };
   }
 
@@ -556,11 +557,13 @@ class TcpNat implements TcpNatHandle {
     this.table.set(key, flow);
     flow.receive(seg);
     if (ctx.log.enabled('debug')) ctx.log.debug(`tcp: open ${key} -> ${target.address}`);
-    const local = ip.ipv6 ? ctx.config.outbound?.v6 : ctx.config.outbound?.v4;
+    // The host socket's family: the DNS upstream's for the relay, else the guest's.
+    const v6 = target.kind === 'dns' ? target.family === 6 : ip.ipv6;
+    const local = v6 ? ctx.config.outbound?.v6 : ctx.config.outbound?.v4;
     flow.socket = this.connector(
       {
         host: target.address,
-        port: 'port' in target ? target.port : seg.dstPort,
+        port: target.kind === 'dns' ? target.port : seg.dstPort,
         ...(local !== undefined && { localAddress: local }),
       },
       flow.host,

@@ -36,6 +36,23 @@ cat /tmp/seen.$$
   assert.match(r.stdout, /^udp from 198\.51\.100\.7$/m);
 });
 
+test('--outbound-addr=ADDR: the DNS forwarder asks its upstream from that address, UDP and TCP', async () => {
+  const r = await inSandbox(`T="node $REPO/dist/test/integration/udp-tools.js"
+ip addr add 198.51.100.1/32 dev lo
+ip addr add 198.51.100.7/32 dev lo
+$T dns-server 198.51.100.1 53 > /tmp/dns.$$ &
+for _ in $(seq 200); do grep -q listening /tmp/dns.$$ && break; sleep 0.05; done
+"$RXSLIRP" run --outbound-addr=198.51.100.7 --dns-upstream=198.51.100.1 -- sh -c '
+  dig +time=2 +tries=1 @10.0.2.3 over-udp.test A +short
+  dig +tcp +time=2 +tries=1 @10.0.2.3 over-tcp.test A +short
+'
+cat /tmp/dns.$$
+`);
+  assertOk(r);
+  assert.match(r.stdout, /^query over-udp\.test id=\d+ from 198\.51\.100\.7$/m);
+  assert.match(r.stdout, /^query over-tcp\.test id=\d+ tcp from 198\.51\.100\.7$/m);
+});
+
 test("--outbound-addr=IFACE takes the interface's address; the banner says which", async () => {
   const r = await inSandbox(`${SERVERS}
 ip link add ob0 type veth peer name ob1

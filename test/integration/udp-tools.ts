@@ -14,7 +14,8 @@
  *   back, and prints what did (`got N bytes`, `error CODE`, or `nothing`).
  * - `dns-server ADDR PORT`: answers A queries: `NAME.test` gets
  *   198.51.100.42, anything else NXDOMAIN; prints `listening`, and one
- *   `query NAME` line per query.
+ *   `query NAME id=ID [tcp] from ADDR` line per query (ADDR: the sender's
+ *   source address).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -90,11 +91,11 @@ function sendOne(address: string, port: number): void {
 }
 
 /** The test server's answer to one query, or undefined for a bad one. */
-function dnsAnswer(m: Uint8Array, transport: string): Uint8Array | undefined {
+function dnsAnswer(m: Uint8Array, transport: string, from: string): Uint8Array | undefined {
   try {
     const header = DnsHeader.parse(m);
     const question = parseQuestion(m);
-    process.stdout.write(`query ${question.name} id=${header.id}${transport}\n`);
+    process.stdout.write(`query ${question.name} id=${header.id}${transport} from ${from}\n`);
     const known = question.name.endsWith('.test');
     const answers =
       known && question.type === DnsType.A
@@ -112,14 +113,14 @@ function dnsAnswer(m: Uint8Array, transport: string): Uint8Array | undefined {
 function dnsServer(address: string, port: number): void {
   const s = dgram.createSocket('udp4');
   s.on('message', (m, from) => {
-    const answer = dnsAnswer(m, '');
+    const answer = dnsAnswer(m, '', from.address);
     if (answer) s.send(answer, from.port, from.address);
   });
   const tcp = net.createServer((conn) => {
     const deframer = new DnsTcpDeframer();
     conn.on('data', (chunk) => {
       for (const m of deframer.push(chunk)) {
-        const answer = dnsAnswer(m, ' tcp');
+        const answer = dnsAnswer(m, ' tcp', conn.remoteAddress ?? '?');
         if (answer) conn.write(frameDnsTcp(answer));
       }
     });

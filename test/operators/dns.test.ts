@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipe } from 'rxjs';
-import { networkConfig } from '../../src/config.js';
+import { networkConfig, type NetworkConfig } from '../../src/config.js';
 import { dnsService, type DnsForwarderOptions } from '../../src/operators/dns.js';
 import { ipv4Input } from '../../src/operators/ipv4.js';
 import { udpInput, udpNat } from '../../src/operators/udp.js';
@@ -27,7 +27,7 @@ import { DNS, GUEST_IP, GUEST_MAC, ipOf, rig, udpFrame } from './guest-frames.js
 
 const DNS_MAC = Buffer.from([0x52, 0x55, 10, 0, 2, 3]);
 
-function dnsRig(options: DnsForwarderOptions, flags = {}) {
+function dnsRig(options: DnsForwarderOptions, flags = {}, outbound?: NetworkConfig['outbound']) {
   const host = fakeHost();
   const r = rig<Buffer, Buffer>(
     (ctx) =>
@@ -39,7 +39,7 @@ function dnsRig(options: DnsForwarderOptions, flags = {}) {
           udpNat(ctx, { openSocket: host.open }),
         ),
       ),
-    networkConfig(undefined, 1500, flags),
+    { ...networkConfig(undefined, 1500, flags), ...(outbound && { outbound }) },
   );
   return { ...r, host };
 }
@@ -175,4 +175,29 @@ test('a response sent to network+3 is not forwarded; nor are queries past the li
   for (let i = 0; i < 3; i++) r.input.next(query(i, 'q.test', 50000 + i));
   assert.equal(r.counter('dns.pending-limit'), 1);
   assert.equal(r.host.sockets[0]!.sent.length, 2);
+});
+
+test('the upstream socket binds the --outbound-addr of its own family', () => {
+  const outbound = { v4: '198.51.100.9', v6: '2001:db8::9' };
+  const v4 = dnsRig({ upstream: '198.51.100.1:5353' }, {}, outbound);
+  v4.input.next(query(1, 'a.test'));
+  assert.deepEqual(v4.host.sockets[0]!.target, {
+    address: '198.51.100.1',
+    port: 5353,
+    family: 4,
+    localAddress: '198.51.100.9',
+  });
+
+  const v6 = dnsRig({ upstream: '[2001:db8::35]:53' }, {}, outbound);
+  v6.input.next(query(2, 'b.test'));
+  assert.deepEqual(v6.host.sockets[0]!.target, {
+    address: '2001:db8::35',
+    port: 53,
+    family: 6,
+    localAddress: '2001:db8::9',
+  });
+
+  const only4 = dnsRig({ upstream: '[2001:db8::35]:53' }, {}, { v4: '198.51.100.9' });
+  only4.input.next(query(3, 'c.test'));
+  assert.equal(only4.host.sockets[0]!.target.localAddress, undefined, 'no IPv4 source for IPv6');
 });

@@ -108,14 +108,17 @@ function setup(
     rcvBuf?: number;
     connectTimeoutMs?: number;
     outbound?: string;
-    dnsUpstream?: () => { address: string; port: number } | undefined;
+    outbound6?: string;
+    dnsUpstream?: () => { address: string; port: number; family: 4 | 6 } | undefined;
   } = {},
 ) {
   const host = fakeHost(options.autoAck ?? true);
   let handle: TcpNatHandle | undefined;
   const config = {
     ...networkConfig(undefined, undefined, { disableHostLoopback: options.loopback === false }),
-    ...(options.outbound !== undefined && { outbound: { v4: options.outbound } }),
+    ...((options.outbound ?? options.outbound6) !== undefined && {
+      outbound: { v4: options.outbound, v6: options.outbound6 },
+    }),
   };
   const r = rig<Ipv4Packet, Buffer>(
     (ctx) =>
@@ -433,7 +436,7 @@ test('a host that closes right after its reply still gets the whole reply to the
 });
 
 test('DNS over TCP to 10.0.2.3:53 goes to the upstream; other ports are reset', () => {
-  const t = setup({ dnsUpstream: () => ({ address: '198.51.100.1', port: 5353 }) });
+  const t = setup({ dnsUpstream: () => ({ address: '198.51.100.1', port: 5353, family: 4 }) });
   t.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0x0a000203, 53));
   assert.deepEqual(t.host.sockets[0]!.target, {
     host: '198.51.100.1',
@@ -447,4 +450,29 @@ test('DNS over TCP to 10.0.2.3:53 goes to the upstream; other ports are reset', 
   none.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0x0a000203, 53));
   assert.equal(none.host.sockets.length, 0);
   assert.equal(tcpOf(none.out[0]!).control, TcpControl.Rst);
+});
+
+test('DNS over TCP binds the outbound address of the upstream family, not the guest one', () => {
+  const outbound = { outbound: '198.51.100.9', outbound6: '2001:db8::9' };
+  const v6 = setup({
+    ...outbound,
+    dnsUpstream: () => ({ address: '2001:db8::35', port: 53, family: 6 }),
+  });
+  v6.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0x0a000203, 53));
+  assert.deepEqual(v6.host.sockets[0]!.target, {
+    host: '2001:db8::35',
+    port: 53,
+    localAddress: '2001:db8::9',
+  });
+
+  const v4 = setup({
+    ...outbound,
+    dnsUpstream: () => ({ address: '198.51.100.1', port: 53, family: 4 }),
+  });
+  v4.input.next(guestSegment({ seq: seq(1000), control: TcpControl.Syn }, 0x0a000203, 53));
+  assert.deepEqual(v4.host.sockets[0]!.target, {
+    host: '198.51.100.1',
+    port: 53,
+    localAddress: '198.51.100.9',
+  });
 });
