@@ -110,6 +110,7 @@ for _ in range(10):
 for _ in $(seq 100); do grep -q listening /tmp/dns.$$ && grep -q listening /tmp/echo.$$ && break; sleep 0.05; done
 "$RXSLIRP" run -6 --dns-upstream=198.51.100.1:53 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
   dig +time=2 +tries=1 @fd00::3 www.example.test A +short
+  dig +tcp +time=2 +tries=1 @fd00::3 tcp6.example.test A +short
   python3 -c "
 import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -117,10 +118,29 @@ s.settimeout(3)
 s.sendto(b\\"hello over ipv6\\", (\\"fd00::2\\", 7007))
 print(s.recvfrom(100)[0].decode())
 "'
+cat /tmp/dns.$$
 `);
   assertOk(r);
-  assert.match(r.stdout, /^198\.51\.100\.42$/m);
+  assert.match(r.stdout, /^198\.51\.100\.42\n198\.51\.100\.42$/m, 'both digs answered');
+  assert.match(r.stdout, /^query www\.example\.test id=\d+ from /m);
+  assert.match(r.stdout, /^query tcp6\.example\.test id=\d+ tcp from /m, 'relayed over TCP');
   assert.match(r.stdout, /^HELLO OVER IPV6$/m);
+});
+
+test('-6: ping -s 4000 to fd00::2 at MTU 1500: the request and its reply cross as fragments', async () => {
+  const r = await inSandbox(
+    `${WAIT_SLAAC}
+"$RXSLIRP" run -6 --mtu=1500 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
+  ping -6 -c 2 -i 0.2 -W 2 -s 4000 fd00::2'
+`,
+    { env: { RXSLIRP_LOG: 'info' } },
+  );
+  assertOk(r);
+  assert.match(r.stdout, /^4008 bytes from fd00::2: icmp_seq=1 /m);
+  assert.match(r.stdout, /^4008 bytes from fd00::2: icmp_seq=2 /m);
+  assert.match(r.stdout, /2 packets transmitted, 2 received/);
+  assert.match(r.stderr, /\bipv6\.fragment\.reassembled=2\b/, 'both requests came in fragments');
+  assert.match(r.stderr, /\bipv6\.fragment\.sent=[1-9]/, 'the replies went out in fragments');
 });
 
 test('-6 with ping sockets allowed: the guest pings 2001:db8::2 on a veth pair in the sandbox', async () => {
