@@ -53,7 +53,7 @@ cat /tmp/dns.$$
   assert.match(r.stdout, /^query over-tcp\.test id=\d+ tcp from 198\.51\.100\.7$/m);
 });
 
-test("--outbound-addr=IFACE takes the interface's address; the banner says which", async () => {
+test("--outbound-addr=IFACE: TCP and UDP take the interface's address; the banner says which", async () => {
   const r = await inSandbox(`${SERVERS}
 ip link add ob0 type veth peer name ob1
 ip addr add 203.0.113.5/24 dev ob0
@@ -63,11 +63,15 @@ pid=$!
 for _ in $(seq 100); do [ "$(readlink /proc/$pid/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.05; done
 "$RXSLIRP" -c --outbound-addr=ob0 "$pid" tap0 > /tmp/banner.$$ &
 for _ in $(seq 100); do grep -q Outbound /tmp/banner.$$ && break; sleep 0.05; done
-nsenter -t "$pid" -U -n --preserve-credentials bash -c 'echo hi > /dev/tcp/10.0.2.2/7100'
+nsenter -t "$pid" -U -n --preserve-credentials bash -c '
+  echo hi > /dev/tcp/10.0.2.2/7100
+  echo hi > /dev/udp/10.0.2.2/7101
+'
 sleep 0.3
 cat /tmp/banner.$$ /tmp/seen.$$
 `);
   assertOk(r);
   assert.match(r.stdout, /^\* Outbound IPv4: {3}203\.0\.113\.5$/m);
   assert.match(r.stdout, /^tcp from 203\.0\.113\.5$/m);
+  assert.match(r.stdout, /^udp from 203\.0\.113\.5$/m);
 });
