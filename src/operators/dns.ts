@@ -30,13 +30,15 @@
  * With no upstream (no readable resolv.conf, no nameserver in it) the
  * guest gets SERVFAIL at once (`dns.no-upstream`).
  *
- * DNS over TCP is not wired: the TCP glue would deframe the guest's stream
- * (DnsTcpDeframer in protocols/dns.ts), hand each message to a
- * `DnsForwarder`'s `forward` and write back `frameDnsTcp(answer)`. Until
- * then the TCP NAT refuses connections to network+3 with a reset. Answers
- * with TC set are passed on as they are, so a guest retrying over TCP hits
- * that gap. IPv6 guests ask prefix::3 through udp6.ts, which runs a
- * DnsForwarder of its own with the same options.
+ * DNS over TCP (RFC 7766) is not handled here: the TCP NAT (tcp.ts) takes
+ * connections to the DNS address's port 53 and relays them, as a byte
+ * stream, to the upstream a `DnsForwarder` names (`server()`), from the
+ * outbound address of the upstream's family; with no upstream, or on any
+ * other port of the DNS address, it answers with a reset. Answers with TC
+ * set are passed on as they are, so a guest that retries over TCP gets the
+ * full answer that way. IPv6 guests ask prefix::3 through udp6.ts, which
+ * runs a DnsForwarder of its own with the same options, and over TCP
+ * through the same relay.
  */
 import { statSync, readFileSync } from 'node:fs';
 import { Subject, defer, finalize, type OperatorFunction, type Subscription } from 'rxjs';

@@ -1,7 +1,7 @@
 /**
  * ICMP echo to hosts other than the stack's own addresses (RFC 792), sent
- * from the host through unprivileged ping sockets (streams/ping.ts). IPv4
- * only for now; the socket layer already takes family 6 for ICMPv6.
+ * from the host through unprivileged ping sockets (streams/ping.ts). This
+ * is the IPv4 half; ICMPv6 echo is icmpv6-nat.ts, on the same design.
  *
  * Theory of operation. A flow is one (guest identifier, destination) pair
  * and owns one host ping socket. The guest's echo request goes out on it
@@ -35,8 +35,7 @@
  * leave here whole, without DF, and the stack's fragmenter splits them.
  *
  * Not done: echo to the guest network's broadcast address is dropped
- * (`icmp.echo.broadcast`); ICMPv6 echo is not wired yet (the socket layer
- * opens ICMPv6 ping sockets, nothing routes to it).
+ * (`icmp.echo.broadcast`).
  */
 import type { OperatorFunction } from 'rxjs';
 import { constants } from 'node:os';

@@ -42,6 +42,12 @@
  * SYN) is one `FlowIp` per flow. `tcpNat` is the IPv4 route and
  * `tcpNatV6` the IPv6 one, each with its own table of `maxFlows`; the IPv6
  * gateway prefix::2 reaches the host's ::1 (nat.ts).
+ *
+ * Connections to the DNS address's port 53 (network+3 or prefix::3, unless
+ * --disable-dns) are DNS over TCP: their host socket connects to the DNS
+ * forwarder's upstream (`dnsUpstream`) instead, and the bytes are relayed
+ * unchanged. Without an upstream, and on other ports of that address, the
+ * SYN gets a reset (`tcp.unreachable.dns-over-tcp`).
  */
 import { randomFillSync } from 'node:crypto';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
