@@ -158,7 +158,6 @@ export class DnsForwarder {
     this.disconnect();
   }
 
-  /** The upstream to use now: fixed, or resolv.conf's first nameserver. */
   /** The upstream now: --dns-upstream, or resolv.conf's first nameserver. */
   server(): DnsServerAddress | undefined {
     if (this.fixed !== undefined) return this.fixed;
