@@ -8,7 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inSandbox, assertOk, SHELL_HELPERS } from './harness.js';
 
-/** Waits (at most 10 s) until tap0 has a global address that is not tentative. */
+/**
+ * Waits (at most 10 s) until tap0 has a global address that is not
+ * tentative. A command rxslirp runs is a new shell: the outer shell pastes
+ * the function's text into it (`bash -c "$(declare -f waitslaac)"'...'`),
+ * and the command gives up if the wait does.
+ */
 const WAIT_SLAAC = `
 waitslaac() {
   for _ in $(seq 100); do
@@ -21,7 +26,8 @@ waitslaac() {
 
 test('-6: SLAAC gives the guest an fd00::/64 address, the default route via our router, and ping to fd00::2', async () => {
   const r = await inSandbox(`${WAIT_SLAAC}
-"$RXSLIRP" run -6 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
+"$RXSLIRP" run -6 -- bash -c "${'$'}(declare -f waitslaac)"'
+waitslaac || exit 1
   ip -6 addr show dev tap0 scope global
   ip -6 route show default
   ping -6 -c 3 -W 2 fd00::2
@@ -51,7 +57,8 @@ test('-6: curl in the guest downloads 5 MB from a server on the host [::1] throu
   const r = await inSandbox(`${SERVE_V6}${WAIT_SLAAC}
 serve 8086
 export W
-"$RXSLIRP" run -6 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
+"$RXSLIRP" run -6 -- bash -c "${'$'}(declare -f waitslaac)"'
+waitslaac || exit 1
   curl -sSg --max-time 20 "http://[fd00::2]:8086/blob" | sha256sum > "$W/got"
   curl -sSg --max-time 5 -o /dev/null -w "%{http_code} %{remote_ip}\\n" "http://[fd00::2]:8086/"'
 cmp "$W/expected" "$W/got" && echo same-sha256
@@ -108,7 +115,8 @@ for _ in range(10):
     s.sendto(data.upper(), peer)
 ' > /tmp/echo.$$ &
 for _ in $(seq 100); do grep -q listening /tmp/dns.$$ && grep -q listening /tmp/echo.$$ && break; sleep 0.05; done
-"$RXSLIRP" run -6 --dns-upstream=198.51.100.1:53 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
+"$RXSLIRP" run -6 --dns-upstream=198.51.100.1:53 -- bash -c "${'$'}(declare -f waitslaac)"'
+waitslaac || exit 1
   dig +time=2 +tries=1 @fd00::3 www.example.test A +short
   dig +tcp +time=2 +tries=1 @fd00::3 tcp6.example.test A +short
   python3 -c "
@@ -130,7 +138,8 @@ cat /tmp/dns.$$
 test('-6: ping -s 4000 to fd00::2 at MTU 1500: the request and its reply cross as fragments', async () => {
   const r = await inSandbox(
     `${WAIT_SLAAC}
-"$RXSLIRP" run -6 --mtu=1500 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
+"$RXSLIRP" run -6 --mtu=1500 -- bash -c "${'$'}(declare -f waitslaac)"'
+waitslaac || exit 1
   ping -6 -c 2 -i 0.2 -W 2 -s 4000 fd00::2'
 `,
     { env: { RXSLIRP_LOG: 'info' } },
@@ -151,7 +160,8 @@ ip addr add 2001:db8::2/64 dev v1 nodad
 ip link set v0 up
 ip link set v1 up
 sysctl -qw net.ipv4.ping_group_range="0 2147483647"
-"$RXSLIRP" run -6 -- bash -c '${'$'}(declare -f waitslaac); waitslaac
+"$RXSLIRP" run -6 -- bash -c "${'$'}(declare -f waitslaac)"'
+waitslaac || exit 1
   ping -6 -c 2 -i 0.2 -W 2 2001:db8::2'
 `);
   assertOk(r);
