@@ -14,6 +14,9 @@
  * - `Ipv4Reassembler` wraps it for `Ipv4Packet`s: `add(packet, now)` returns
  *   the whole datagram as a new IPv4 packet (first fragment's header and
  *   options, MF and offset cleared, total length and checksum rewritten).
+ *   On timeout, `first.header` is the offset-zero fragment's buffer up to
+ *   its payload (a link-layer header before the IP header included), so
+ *   `first.header` + `first.data` is that fragment as it arrived.
  *   The IPv6 wrapper lives in ipv6.ts next to the header walk it needs.
  * - `fragmentIpv4(packet, mtu)` splits a datagram into fragments of at most
  *   `mtu` bytes (options without the copy flag go in the first only).
@@ -39,8 +42,11 @@
  * datagrams are dropped (`evicted`) until the new fragment fits. Each
  * datagram lives `timeoutMs` from its first fragment (30 s for IPv4 as
  * Linux's ipfrag_time, 60 s for IPv6 per RFC 8200), then is dropped
- * (`timeout`); that drop carries the offset-zero fragment, if it came, for
- * an ICMP time exceeded (code 1) message.
+ * (`timeout`); that drop carries the offset-zero fragment as it arrived, if
+ * it came, for an ICMP time exceeded (code 1) message. That fragment's
+ * bytes are held anyway while the datagram is pending (its data as a piece,
+ * its header, and the caller's `original` prefix if given, all charged
+ * against `maxBytes`); nothing of it outlives the datagram.
  *
  * Keys are the caller's: (src, dst, protocol, identification) for IPv4; for
  * IPv6 (src, dst, identification) without the next header, because RFC 8200
@@ -73,7 +79,10 @@ export interface FragmentDrop {
   fragments: number;
   /** Payload bytes thrown away. */
   bytes: number;
-  /** On timeout: the offset-zero fragment's header and data, if it came. */
+  /**
+   * On timeout: the offset-zero fragment, if it came, as `header` (its
+   * `original` bytes if the caller gave them, else its header) and `data`.
+   */
   first?: { header: Uint8Array; data: Uint8Array };
 }
 
@@ -88,6 +97,12 @@ export interface Fragment {
   header: Uint8Array;
   /** The largest end (offset + length) the reassembled payload may have. */
   limit: number;
+  /**
+   * For the offset-zero fragment: the bytes before `data` as they arrived
+   * (link-layer header on), handed back on timeout to quote in an ICMP
+   * error. Copied and charged; optional, `header` stands in without it.
+   */
+  original?: Uint8Array;
 }
 
 export interface Reassembled {
@@ -125,13 +140,15 @@ interface Partial {
   maxEnd: number;
   total: number | undefined;
   header: Uint8Array | undefined;
+  /** The offset-zero fragment's `original` bytes, if the caller gave them. */
+  original: Uint8Array | undefined;
   /** The offset-zero fragment's limit: its header decides the datagram's size. */
   limit: number;
 }
 
 function newPartial(deadline: number): Partial {
   const p = { deadline, pieces: [], received: 0, charged: 0, maxEnd: 0 };
-  return { ...p, total: undefined, header: undefined, limit: Infinity };
+  return { ...p, total: undefined, header: undefined, original: undefined, limit: Infinity };
 }
 
 const NO_DROPS: readonly FragmentDrop[] = Object.freeze([]);
@@ -175,7 +192,7 @@ export class Reassembler {
       const drop = this.discard(key, p, 'timeout', 0, 0);
       const first = p.pieces[0];
       if (p.header !== undefined && first !== undefined && first.offset === 0) {
-        drop.first = { header: p.header, data: first.data };
+        drop.first = { header: p.original ?? p.header, data: first.data };
       }
       drops.push(drop);
     }
@@ -187,7 +204,8 @@ export class Reassembler {
     const drops = this.partials.size > 0 ? this.expire(now) : [];
     const length = f.data.length;
     const end = f.offset + length;
-    const charge = length + FRAGMENT_OVERHEAD + (f.offset === 0 ? f.header.length : 0);
+    const firstBytes = f.offset === 0 ? f.header.length + (f.original?.length ?? 0) : 0;
+    const charge = length + FRAGMENT_OVERHEAD + firstBytes;
     let reason: FragmentDropReason | undefined;
     if (end > f.limit) reason = 'oversize';
     else if (f.more && (length === 0 || length % 8 !== 0)) reason = 'bad-length';
@@ -250,6 +268,7 @@ export class Reassembler {
     p.pieces.splice(indexAfter(p.pieces, f.offset), 0, piece);
     if (f.offset === 0) {
       p.header = Uint8Array.from(f.header);
+      p.original = f.original === undefined ? undefined : Uint8Array.from(f.original);
       p.limit = f.limit;
     }
     if (!f.more) p.total = end;
@@ -353,6 +372,8 @@ export class Ipv4Reassembler {
         data: packet.payload,
         header: packet.header,
         limit: IPV4_MAX - packet.headerLength,
+        original:
+          packet.fragmentOffset === 0 ? packet.buf.subarray(0, packet.payloadOffset) : undefined,
       },
       now,
     );

@@ -31,7 +31,10 @@
  *   whole packet once complete: the offset-zero fragment's unfragmentable
  *   part, its next-header field set to the fragment header's, the payload
  *   length rewritten. Parse the result again to walk it. Drops are
- *   reported as in fragments.ts, with `ipv6.fragment.*` codes.
+ *   reported as in fragments.ts, with `ipv6.fragment.*` codes; on timeout,
+ *   `first.header` + `first.data` is the offset-zero fragment as it arrived
+ *   (its buffer from the start, a link-layer header included, fragment
+ *   header and all), for the ICMPv6 time exceeded of RFC 8200 4.5.
  * - `fragmentIpv6(packet, mtu, id)` splits a packet into fragments of at
  *   most `mtu` bytes. The unfragmentable part it repeats in each is the
  *   fixed header and a hop-by-hop header if there is one; everything else
@@ -275,9 +278,10 @@ export class Ipv6Reassembler {
       header[f.nextHeaderField] = f.nextHeader;
     }
     const limit = IPV6_MAX_PAYLOAD - (f.headerOffset - IPV6_HEADER);
+    const original = f.offset === 0 ? packet.buf.subarray(0, packet.upperOffset) : undefined;
     const r = this.inner.add(
       key,
-      { offset: f.offset, more: f.more, data: packet.upper, header, limit },
+      { offset: f.offset, more: f.more, data: packet.upper, header, limit, original },
       now,
     );
     if (r.datagram === undefined) return { drops: r.drops };

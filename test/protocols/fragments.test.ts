@@ -267,6 +267,21 @@ test('a datagram times out from its first fragment, quoting the first fragment',
   assert.equal(r.expire(1e9)[0]!.first?.data.length, 48);
 });
 
+test('the first fragment comes back on timeout as it arrived, link header and all', () => {
+  const frame = new Uint8Array(14 + FRAGS[0]!.length);
+  frame.fill(0xee, 0, 14);
+  frame.set(FRAGS[0]!, 14);
+  const r = new Ipv4Reassembler();
+  r.add(Ipv4Packet.parse(frame, 14), 0);
+  frame.fill(0); // the caller may reuse its buffer at once
+  const first = r.expire(30_000)[0]!.first!;
+  assert.deepEqual(
+    first.header,
+    Uint8Array.from([...new Uint8Array(14).fill(0xee), ...FRAGS[0]!.subarray(0, 20)]),
+  );
+  assert.deepEqual(first.data, FRAGS[0]!.subarray(20));
+});
+
 test('a timeout without the first fragment quotes nothing; IPv6 waits 60 s', () => {
   const r = new Ipv4Reassembler({ timeoutMs: 5 });
   feed(r, [FRAGS[2]!], 0);
@@ -285,8 +300,10 @@ test('the number of datagrams held is bounded; the oldest goes first', () => {
 });
 
 test('the bytes held are bounded; the oldest goes first', () => {
+  // The first fragment's header is charged twice: once to rebuild the
+  // datagram, once as it arrived, for a time exceeded's quote.
   const cost = (f: Uint8Array, first: boolean) =>
-    f.length - 20 + FRAGMENT_OVERHEAD + (first ? 20 : 0);
+    f.length - 20 + FRAGMENT_OVERHEAD + (first ? 40 : 0);
   const maxBytes = cost(FRAGS[0]!, true) + cost(FRAGS[1]!, false);
   const r = new Ipv4Reassembler({ maxBytes });
   feed(r, [FRAGS[0]!, FRAGS[1]!]);

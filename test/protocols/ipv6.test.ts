@@ -224,6 +224,25 @@ test('the fragmenter refuses what it cannot do, and passes what fits', () => {
   });
 });
 
+test('a timed-out first fragment comes back as it arrived, fragment header and all', () => {
+  const frame = new Uint8Array(14 + FRAGS[0]!.length);
+  frame.fill(0xee, 0, 14);
+  frame.set(FRAGS[0]!, 14);
+  const r = new Ipv6Reassembler();
+  r.add(Ipv6Packet.parse(frame, 14), 0);
+  r.add(Ipv6Packet.parse(FRAGS[1]!), 1);
+  frame.fill(0);
+  const [drop] = r.expire(60_000);
+  assert.equal(drop!.fragments, 2);
+  const first = drop!.first!;
+  assert.deepEqual(first.header.subarray(0, 14), new Uint8Array(14).fill(0xee));
+  assert.deepEqual(Uint8Array.from([...first.header.subarray(14), ...first.data]), FRAGS[0]);
+
+  const late = new Ipv6Reassembler();
+  late.add(Ipv6Packet.parse(FRAGS[2]!), 0);
+  assert.equal(late.expire(60_000)[0]!.first, undefined);
+});
+
 test('a non-fragment offered to the reassembler comes straight back', () => {
   const r = new Ipv6Reassembler();
   assert.deepEqual(r.add(Ipv6Packet.parse(WHOLE), 0).packet, WHOLE);
