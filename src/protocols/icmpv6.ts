@@ -19,7 +19,7 @@
  * - `mayReplyWithErrorV6(packet, type, code)`: RFC 4443 2.4 e, no error
  *   about an ICMPv6 error, about a packet to a multicast address (except
  *   packet too big and parameter problem code 2), or from an unspecified
- *   or multicast source.
+ *   or multicast source. A first fragment's ICMPv6 type counts too.
  * - `writeIcmpv6(out, outOffset, type, code, rest, body, src, dst)` writes
  *   any message with its checksum; `finishIcmpv6Checksum` fills in the
  *   checksum of a message already written.
@@ -226,7 +226,12 @@ export function writeIcmpv6Error(
   return writeIcmpv6(out, outOffset, type, code, rest, quoted, src, dst);
 }
 
-/** RFC 4443 2.4 (e): whether an error of `type`/`code` may be sent about `packet`. */
+/**
+ * RFC 4443 2.4 (e): whether an error of `type`/`code` may be sent about
+ * `packet`. A fragment at offset zero whose next header is ICMPv6 starts
+ * with the ICMPv6 header, so its type is read as for a whole packet; a
+ * later fragment's type cannot be known and does not forbid an error.
+ */
 export function mayReplyWithErrorV6(packet: Ipv6Packet, type: number, code = 0): boolean {
   const src = packet.src;
   if (src[0] === 0xff || src.every((b) => b === 0)) return false;
@@ -234,7 +239,8 @@ export function mayReplyWithErrorV6(packet: Ipv6Packet, type: number, code = 0):
   const exempt =
     type === Icmpv6Type.PacketTooBig || (type === Icmpv6Type.ParameterProblem && code === 2);
   if (toMulticast && !exempt) return false;
-  if (packet.upperProtocol === NextHeader.ICMPv6 && packet.fragment === undefined) {
+  const readable = packet.fragment === undefined || packet.fragment.offset === 0;
+  if (packet.upperProtocol === NextHeader.ICMPv6 && readable) {
     if (packet.upperLength < 1) return false;
     return packet.buf[packet.upperOffset]! >= 128;
   }

@@ -117,6 +117,23 @@ test('RFC 4443 2.4 (e) says when not to send an error', () => {
   assert.equal(mayReplyWithErrorV6(packet('ff02::5', 'fd00::2', 17), 1), false);
 });
 
+test('a first fragment of an ICMPv6 error gets no error; a later one cannot be told', () => {
+  // fd00::100 -> fd00::2, fragment header (next header 58, offset `units`,
+  // M set, id 9), then 8 bytes of data starting with ICMPv6 type `first`.
+  const fragment = (units: number, first: number) => {
+    const b = new Uint8Array(56);
+    const src = parseIpv6('fd00::100');
+    writeIpv6Header(b, 0, { src, dst: parseIpv6('fd00::2'), nextHeader: 44, payloadLength: 16 });
+    b.set([58, 0, (units * 8) >> 8, ((units * 8) & 0xf8) | 1, 0, 0, 0, 9], 40);
+    b[48] = first;
+    return Ipv6Packet.parse(b);
+  };
+  assert.equal(fragment(0, 1).fragment?.offset, 0);
+  assert.equal(mayReplyWithErrorV6(fragment(0, 1), Icmpv6Type.TimeExceeded, 1), false);
+  assert.equal(mayReplyWithErrorV6(fragment(0, 128), Icmpv6Type.TimeExceeded, 1), true);
+  assert.equal(mayReplyWithErrorV6(fragment(1, 1), Icmpv6Type.TimeExceeded, 1), true);
+});
+
 test('every truncation is a typed parse error; a non-ICMPv6 packet is refused', () => {
   const icmp = ECHO_REQUEST.subarray(40);
   for (let n = 0; n < icmp.length; n++) {
