@@ -32,7 +32,11 @@ export { slirpStack, type StackOptions } from './operators/stack.js';
 export { ethernetDemux } from './operators/ethernet.js';
 export { ipv4Demux, ipv4Input } from './operators/ipv4.js';
 export { arpResponder } from './operators/arp.js';
-export { ipv4Fragmenter, ipv4Reassembly } from './operators/fragments.js';
+export {
+  ipv4Fragmenter,
+  ipv4Reassembly,
+  type ReassemblyOperatorOptions,
+} from './operators/fragments.js';
 export {
   udpInput,
   udpNat,

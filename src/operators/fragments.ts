@@ -13,8 +13,15 @@
  * counted under its reason (`ipv4.fragment.timeout`, `.evicted`,
  * `.overlap`, `.duplicate`, `.inconsistent`, `.oversize`, `.bad-length`,
  * `.too-large`); `ipv4.fragment.reassembled` counts datagrams made whole.
- * Not done: the ICMP time exceeded (code 1) that RFC 792 allows when a
- * datagram times out; the guest's own timers notice the loss.
+ * When a datagram times out after its offset-zero fragment came, the guest
+ * gets an ICMP time exceeded, code 1 (RFC 792, RFC 1122 3.3.2), from the
+ * gateway, quoting that fragment's header and first 8 data bytes, unless
+ * RFC 1122 3.2.2 forbids an error about it (an ICMP error, a broadcast or
+ * multicast, the subnet's broadcast included); each one sent is counted as
+ * `ipv4.fragment.time-exceeded-sent`. Without the first fragment nothing
+ * is sent: the quote would not say which datagram it was. The error frames
+ * go to `options.toGuest`; without it none are sent (ipv4Demux wires it
+ * into its output).
  *
  * The timer and frame glue is `reassembly(ctx, family)`, which ipv6.ts's
  * `ipv6Reassembly` shares; `emitFragments` is the fragmenters' shared tail.
@@ -32,20 +39,39 @@ import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import { ETH_HEADER_LENGTH, EtherType, etherType } from '../protocols/ethernet.js';
 import { Ipv4Reassembler, fragmentIpv4, type FragmentDrop } from '../protocols/fragments.js';
 import type { ReassemblyOptions } from '../protocols/fragments.js';
+import { Icmpv4Type, TimeExceededCode } from '../protocols/icmpv4.js';
 import { Ipv4Packet } from '../protocols/ipv4.js';
 import type { StackContext } from './context.js';
+import { icmpErrorFrame } from './frames.js';
 import { countFailure, handler } from './handler.js';
+
+/** The reassembler's bounds, and where ICMP errors about timeouts go. */
+export interface ReassemblyOperatorOptions extends ReassemblyOptions {
+  /** Takes the ICMP time exceeded frames; without it none are sent. */
+  toGuest?: (frame: Buffer) => void;
+}
 
 export function ipv4Reassembly(
   ctx: StackContext,
-  options: ReassemblyOptions = {},
+  options: ReassemblyOperatorOptions = {},
 ): OperatorFunction<Ipv4Packet, Ipv4Packet> {
-  return reassembly(ctx, {
-    name: 'ipv4',
-    isFragment: (packet) => packet.isFragment,
-    reassembler: () => new Ipv4Reassembler(options),
-    parse: (frame) => Ipv4Packet.parse(frame, ETH_HEADER_LENGTH),
-  });
+  const { network, netmask } = ctx.config;
+  const subnetBroadcast = (network | ~netmask) >>> 0;
+  return reassembly(
+    ctx,
+    {
+      name: 'ipv4',
+      isFragment: (packet) => packet.isFragment,
+      reassembler: () => new Ipv4Reassembler(options),
+      parse: (frame) => Ipv4Packet.parse(frame, ETH_HEADER_LENGTH),
+      timeExceeded: (first) => {
+        if (first.dst === subnetBroadcast) return undefined;
+        const code = TimeExceededCode.ReassemblyTimeExceeded;
+        return icmpErrorFrame(ctx, first, Icmpv4Type.TimeExceeded, code);
+      },
+    },
+    options.toGuest,
+  );
 }
 
 /** A reassembler of either IP version (Ipv4Reassembler, Ipv6Reassembler). */
@@ -64,6 +90,11 @@ export interface ReassemblyFamily<P extends { readonly buf: Uint8Array }> {
   reassembler(): PacketReassembler<P>;
   /** The packet in a frame made whole. */
   parse(frame: Buffer): P;
+  /**
+   * The ICMP time exceeded (code 1) about `first`, the offset-zero fragment
+   * of a datagram that timed out, or undefined where no error may be sent.
+   */
+  timeExceeded(first: P): Buffer | undefined;
 }
 
 /**
@@ -71,11 +102,15 @@ export interface ReassemblyFamily<P extends { readonly buf: Uint8Array }> {
  * timed on ctx.scheduler with one scheduled action at its next deadline,
  * and a packet made whole leaves in a new frame carrying the Ethernet
  * header of the fragment that completed it. Drops are counted under their
- * codes; `<name>.fragment.reassembled` counts packets made whole.
+ * codes; `<name>.fragment.reassembled` counts packets made whole. A
+ * timeout that carries the offset-zero fragment sends `toGuest` the
+ * family's time exceeded about it, counted as
+ * `<name>.fragment.time-exceeded-sent`.
  */
 export function reassembly<P extends { readonly buf: Uint8Array }>(
   ctx: StackContext,
   family: ReassemblyFamily<P>,
+  toGuest?: (frame: Buffer) => void,
 ): OperatorFunction<P, P> {
   const { name } = family;
   return (source) =>
@@ -84,6 +119,21 @@ export function reassembly<P extends { readonly buf: Uint8Array }>(
       let timer: Subscription | undefined;
       let timerAt = Infinity;
 
+      // Rare (one per datagram that times out), so the frame is rebuilt
+      // whole and parsed again rather than quoted from kept pieces.
+      const timeExceeded = (
+        first: NonNullable<FragmentDrop['first']>,
+        send: (frame: Buffer) => void,
+      ): void => {
+        const frame = Buffer.allocUnsafe(first.header.length + first.data.length);
+        frame.set(first.header);
+        frame.set(first.data, first.header.length);
+        const error = family.timeExceeded(family.parse(frame));
+        if (error === undefined) return;
+        ctx.counters.add(`${name}.fragment.time-exceeded-sent`);
+        send(error);
+      };
+
       const count = (drops: readonly FragmentDrop[]): void => {
         for (const d of drops) {
           ctx.counters.add(d.code, d.fragments);
@@ -91,6 +141,12 @@ export function reassembly<P extends { readonly buf: Uint8Array }>(
             ctx.log.debug(
               `${name}: dropped ${d.fragments} fragment(s), ${d.bytes} bytes: ${d.code}`,
             );
+          }
+          if (d.reason !== 'timeout' || d.first === undefined || toGuest === undefined) continue;
+          try {
+            timeExceeded(d.first, toGuest);
+          } catch (err) {
+            countFailure(ctx, name, err);
           }
         }
       };

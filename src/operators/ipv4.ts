@@ -4,22 +4,31 @@
  * handler can still read the guest's MAC at buf[6..12].
  *
  * Fragments are reassembled (operators/fragments.ts) before routing, so
- * every handler sees whole datagrams.
+ * every handler sees whole datagrams; `ipv4Demux` sends the guest the ICMP
+ * time exceeded about a datagram whose reassembly timed out, among the
+ * routes' own frames.
  */
-import { pipe, type OperatorFunction } from 'rxjs';
+import { Observable, pipe, type OperatorFunction } from 'rxjs';
 import { ETH_HEADER_LENGTH } from '../protocols/ethernet.js';
 import { Ipv4Packet } from '../protocols/ipv4.js';
 import type { StackContext } from './context.js';
 import { demux, type Routes } from './demux.js';
-import { ipv4Reassembly } from './fragments.js';
+import { ipv4Reassembly, type ReassemblyOperatorOptions } from './fragments.js';
 import { handler } from './handler.js';
 
-export function ipv4Input(ctx: StackContext): OperatorFunction<Buffer, Ipv4Packet> {
+/**
+ * Validated, reassembled packets. The ICMP time exceeded about a datagram
+ * whose reassembly timed out goes to `options.toGuest`, if given.
+ */
+export function ipv4Input(
+  ctx: StackContext,
+  options: ReassemblyOperatorOptions = {},
+): OperatorFunction<Buffer, Ipv4Packet> {
   return pipe(
     handler<Buffer, Ipv4Packet>(ctx, 'ipv4', (frame, emit) => {
       emit(Ipv4Packet.parse(frame, ETH_HEADER_LENGTH));
     }),
-    ipv4Reassembly(ctx),
+    ipv4Reassembly(ctx, options),
   );
 }
 
@@ -31,8 +40,15 @@ export function ipv4Demux(
     ctx.counters.add('ipv4.unhandled-protocol');
     if (ctx.log.enabled('debug')) ctx.log.debug(`ipv4: no handler for protocol ${p.protocol}`);
   };
-  return pipe(
-    ipv4Input(ctx),
-    demux(ctx, 'ipv4', (p) => p.protocol, routes, unrouted),
-  );
+  // The routes' frames, and the input's time exceeded errors beside them.
+  return (source) =>
+    new Observable<Buffer>((subscriber) => {
+      const toGuest = (frame: Buffer): void => subscriber.next(frame);
+      return source
+        .pipe(
+          ipv4Input(ctx, { toGuest }),
+          demux(ctx, 'ipv4', (p) => p.protocol, routes, unrouted),
+        )
+        .subscribe(subscriber);
+    });
 }

@@ -14,8 +14,13 @@
  * that completed it. Drops are counted as `ipv6.fragment.<reason>`
  * (timeout, evicted, overlap, duplicate, inconsistent, oversize,
  * bad-length, too-large); `ipv6.fragment.reassembled` counts packets made
- * whole. Not done: the ICMPv6 time exceeded (code 1) RFC 8200 asks for when
- * a first fragment times out.
+ * whole. When a datagram times out after its offset-zero fragment came,
+ * the guest gets the ICMPv6 time exceeded, code 1, that RFC 8200 4.5 asks
+ * for (RFC 4443 3.3), from the gateway, quoting as much of that fragment as
+ * fits in the minimum MTU, unless RFC 4443 2.4 (e) forbids it (an ICMPv6
+ * error, a multicast destination); counted as
+ * `ipv6.fragment.time-exceeded-sent`. `ipv6Demux` sends it among the
+ * routes' frames; `ipv6Input` to `options.toGuest`, if given.
  *
  * Packets from a multicast source are dropped as `ipv6.martian-source`;
  * upper protocols without a route as `ipv6.unhandled-protocol`.
@@ -28,14 +33,15 @@
  *
  * Also here: which IPv6 addresses are the stack's own.
  */
-import { pipe, type OperatorFunction } from 'rxjs';
+import { Observable, pipe, type OperatorFunction } from 'rxjs';
 import { ipv6Equals, type Mac } from '../protocols/address.js';
 import { ETH_HEADER_LENGTH, EtherType, etherType } from '../protocols/ethernet.js';
-import type { ReassemblyOptions } from '../protocols/fragments.js';
+import { Icmpv6Type } from '../protocols/icmpv6.js';
 import { Ipv6Packet, Ipv6Reassembler, NextHeader, fragmentIpv6 } from '../protocols/ipv6.js';
 import type { StackContext } from './context.js';
 import { demux, type Routes } from './demux.js';
-import { emitFragments, reassembly } from './fragments.js';
+import { emitFragments, reassembly, type ReassemblyOperatorOptions } from './fragments.js';
+import { icmpv6ErrorFrame } from './frames.js';
 import { handler } from './handler.js';
 
 const SRC = 8;
@@ -60,7 +66,7 @@ export function localMacV6(ctx: StackContext, buf: Uint8Array, offset = 0): Mac 
 
 export function ipv6Input(
   ctx: StackContext,
-  options: ReassemblyOptions = {},
+  options: ReassemblyOperatorOptions = {},
 ): OperatorFunction<Buffer, Ipv6Packet> {
   return pipe(
     handler<Buffer, Ipv6Packet>(ctx, 'ipv6', (frame, emit) => {
@@ -83,22 +89,35 @@ export function ipv6Demux(
     ctx.counters.add('ipv6.unhandled-protocol');
     if (ctx.log.enabled('debug')) ctx.log.debug(`ipv6: no handler for protocol ${p.upperProtocol}`);
   };
-  return pipe(
-    ipv6Input(ctx),
-    demux(ctx, 'ipv6', (p) => p.upperProtocol, routes, unrouted),
-  );
+  // The routes' frames, and the input's time exceeded errors beside them.
+  return (source) =>
+    new Observable<Buffer>((subscriber) => {
+      const toGuest = (frame: Buffer): void => subscriber.next(frame);
+      return source
+        .pipe(
+          ipv6Input(ctx, { toGuest }),
+          demux(ctx, 'ipv6', (p) => p.upperProtocol, routes, unrouted),
+        )
+        .subscribe(subscriber);
+    });
 }
 
 export function ipv6Reassembly(
   ctx: StackContext,
-  options: ReassemblyOptions = {},
+  options: ReassemblyOperatorOptions = {},
 ): OperatorFunction<Ipv6Packet, Ipv6Packet> {
-  return reassembly(ctx, {
-    name: 'ipv6',
-    isFragment: (packet) => packet.fragment !== undefined,
-    reassembler: () => new Ipv6Reassembler(options),
-    parse: (frame) => Ipv6Packet.parse(frame, ETH_HEADER_LENGTH),
-  });
+  return reassembly(
+    ctx,
+    {
+      name: 'ipv6',
+      isFragment: (packet) => packet.fragment !== undefined,
+      reassembler: () => new Ipv6Reassembler(options),
+      parse: (frame) => Ipv6Packet.parse(frame, ETH_HEADER_LENGTH),
+      // Code 1: fragment reassembly time exceeded (RFC 4443 3.3).
+      timeExceeded: (first) => icmpv6ErrorFrame(ctx, first, Icmpv6Type.TimeExceeded, 1),
+    },
+    options.toGuest,
+  );
 }
 
 export function ipv6Fragmenter(ctx: StackContext): OperatorFunction<Buffer, Buffer> {

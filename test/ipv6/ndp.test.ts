@@ -281,7 +281,7 @@ test('a fragmented echo request is reassembled, and its large reply fragmented t
   assert.deepEqual(Buffer.from(reply.icmp.body), payload);
 });
 
-test('an incomplete fragmented datagram times out after 60 s and is counted', () => {
+test('an incomplete fragmented datagram times out after 60 s, counted, and the guest told', () => {
   const r = stack();
   r.advanceTo(0);
   r.out.length = 0;
@@ -290,12 +290,19 @@ test('an incomplete fragmented datagram times out after 60 s and is counted', ()
   r.input.next(Buffer.concat([whole.subarray(0, ETH_HEADER_LENGTH), first]));
   r.advanceTo(59_000);
   assert.equal(r.counter('ipv6.fragment.timeout'), 0);
-  r.advanceTo(61_000);
-  assert.equal(r.counter('ipv6.fragment.timeout'), 1);
   assert.ok(
     r.out.every((f) => ra(f).ra),
-    'nothing but advertisements went out',
+    'nothing but advertisements before the timeout',
   );
+  r.advanceTo(61_000);
+  assert.equal(r.counter('ipv6.fragment.timeout'), 1);
+  const errors = r.out.map((f) => icmp6(f).icmp).filter((m) => m.type !== 134);
+  assert.deepEqual(
+    errors.map((m) => [m.type, m.code]),
+    [[3, 1]],
+    'one time exceeded, fragment reassembly',
+  );
+  assert.equal(r.counter('ipv6.fragment.time-exceeded-sent'), 1);
 });
 
 test('unknown upper protocols and multicast sources are counted', () => {

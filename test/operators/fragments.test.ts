@@ -1,19 +1,31 @@
 /**
  * The fragment operators: reassembly in the IPv4 input on a virtual clock
- * (timeouts, bounded memory, counted drops) and fragmentation of frames to
- * the guest larger than the MTU.
+ * (timeouts, bounded memory, counted drops, the ICMP time exceeded of
+ * RFC 792 / RFC 1122 3.3.2) and fragmentation of frames to the guest
+ * larger than the MTU.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networkConfig } from '../../src/config.js';
 import { ipv4Fragmenter, ipv4Reassembly } from '../../src/operators/fragments.js';
-import { ipv4Input } from '../../src/operators/ipv4.js';
+import { ipv4Demux, ipv4Input } from '../../src/operators/ipv4.js';
 import { checksum } from '../../src/protocols/checksum.js';
-import { ETH_HEADER_LENGTH } from '../../src/protocols/ethernet.js';
+import { ETH_HEADER_LENGTH, EtherType, writeEthernet } from '../../src/protocols/ethernet.js';
 import { fragmentIpv4 } from '../../src/protocols/fragments.js';
-import type { Ipv4Packet } from '../../src/protocols/ipv4.js';
+import { Icmpv4Message } from '../../src/protocols/icmpv4.js';
+import { IpProtocol, writeIpv4Header, type Ipv4Packet } from '../../src/protocols/ipv4.js';
 import { UdpDatagram } from '../../src/protocols/udp.js';
-import { framesOf, ipOf, pattern, rig, udpFrame, GUEST_IP, GATEWAY } from './guest-frames.js';
+import {
+  framesOf,
+  ipOf,
+  pattern,
+  rig,
+  udpFrame,
+  GATEWAY_MAC,
+  GUEST_IP,
+  GUEST_MAC,
+  GATEWAY,
+} from './guest-frames.js';
 
 /** A guest datagram of `n` payload bytes, cut into frames of at most `mtu`. */
 function fragmented(n: number, mtu: number, id = 0x1234): { whole: Buffer; frames: Buffer[] } {
@@ -141,4 +153,117 @@ test('a frame with DF set passes as it is, whatever its size (TCP super-frames)'
   const big = udpFrame(pattern(2000), { src: GATEWAY, dst: GUEST_IP, dontFragment: true });
   r.input.next(big);
   assert.deepEqual(r.out, [big]);
+});
+
+/** The IPv4 demux with no routes: what it emits is the input's own doing. */
+function demuxRig() {
+  return rig<Buffer, Buffer>((ctx) => ipv4Demux(ctx, new Map()));
+}
+
+/** Reads a time exceeded frame to the guest: its IPv4 header and ICMP message. */
+function timeExceeded(frame: Buffer): { ip: Ipv4Packet; icmp: Icmpv4Message } {
+  assert.deepEqual(frame.subarray(0, 6), Buffer.from(GUEST_MAC), 'to the guest MAC');
+  assert.deepEqual(frame.subarray(6, 12), Buffer.from(GATEWAY_MAC), 'from the gateway MAC');
+  const ip = ipOf(frame);
+  assert.equal(ip.protocol, IpProtocol.ICMP);
+  assert.equal(ip.src, GATEWAY);
+  assert.equal(ip.dst, GUEST_IP);
+  return { ip, icmp: Icmpv4Message.parse(ip.buf, ip.payloadOffset, ip.payloadLength) };
+}
+
+test('a first fragment alone times out: one time exceeded (11/1) at 30 s, quoting it', () => {
+  const r = demuxRig();
+  const { frames } = fragmented(4000, 1500, 0x4242);
+  r.input.next(frames[0]!);
+  r.advanceTo(29_999);
+  assert.equal(r.out.length, 0, 'nothing before the deadline');
+  r.advanceTo(30_000);
+  assert.equal(r.out.length, 1);
+  const { icmp } = timeExceeded(r.out[0]!);
+  assert.equal(icmp.type, 11);
+  assert.equal(icmp.code, 1);
+  assert.equal(icmp.restOfHeader, 0);
+  // RFC 792: the internet header plus the first 64 bits of the data.
+  assert.deepEqual(
+    Buffer.from(icmp.body),
+    frames[0]!.subarray(ETH_HEADER_LENGTH, ETH_HEADER_LENGTH + 28),
+  );
+  assert.equal(r.counter('ipv4.fragment.timeout'), 1);
+  assert.equal(r.counter('ipv4.fragment.time-exceeded-sent'), 1);
+  r.advanceTo(120_000);
+  assert.equal(r.out.length, 1, 'exactly one');
+});
+
+test('a later fragment alone times out: counted, and no ICMP', () => {
+  const r = demuxRig();
+  const { frames } = fragmented(4000, 1500);
+  r.input.next(frames[1]!);
+  r.input.next(frames[2]!);
+  r.advanceTo(30_000);
+  assert.equal(r.counter('ipv4.fragment.timeout'), 2);
+  assert.equal(r.counter('ipv4.fragment.time-exceeded-sent'), 0);
+  assert.deepEqual(r.out, []);
+});
+
+test('a completed datagram sends no time exceeded, then or later', () => {
+  const r = demuxRig();
+  const { frames } = fragmented(4000, 1500);
+  r.input.next(frames[0]!);
+  r.advanceTo(20_000);
+  r.input.next(frames[2]!);
+  r.input.next(frames[1]!);
+  r.advanceTo(120_000);
+  assert.equal(r.counter('ipv4.fragment.reassembled'), 1);
+  assert.equal(r.counter('ipv4.unhandled-protocol'), 1, 'the datagram went on, to no route');
+  assert.equal(r.counter('ipv4.fragment.timeout'), 0);
+  assert.deepEqual(r.out, []);
+});
+
+test('a timeout a later fragment notices sends the time exceeded once, at that moment', () => {
+  const r = demuxRig();
+  r.input.next(fragmented(4000, 1500, 1).frames[0]!);
+  r.advanceTo(29_999);
+  r.scheduler.frame = 30_000; // the fragment comes before the timer runs
+  r.input.next(fragmented(4000, 1500, 2).frames[1]!);
+  assert.equal(r.out.length, 1);
+  assert.equal(timeExceeded(r.out[0]!).icmp.type, 11);
+  r.advanceTo(30_000);
+  assert.equal(r.out.length, 1);
+  assert.equal(r.counter('ipv4.fragment.time-exceeded-sent'), 1);
+});
+
+/** A guest datagram of `n` bytes carrying an ICMP message of `type`, in fragments. */
+function icmpFragments(type: number, n: number): Buffer[] {
+  const whole = Buffer.alloc(ETH_HEADER_LENGTH + 20 + n);
+  writeEthernet(whole, 0, GATEWAY_MAC, GUEST_MAC, EtherType.IPv4);
+  writeIpv4Header(whole, ETH_HEADER_LENGTH, {
+    src: GUEST_IP,
+    dst: 0xcb007101,
+    protocol: IpProtocol.ICMP,
+    payloadLength: n,
+    identification: 77,
+  });
+  whole[ETH_HEADER_LENGTH + 20] = type;
+  return framesOf(fragmentIpv4(ipOf(whole), 1500));
+}
+
+test('no time exceeded where RFC 1122 forbids an ICMP error: broadcasts, ICMP errors', () => {
+  const r = demuxRig();
+  const firsts = [
+    framesOf(fragmentIpv4(ipOf(udpFrame(pattern(3000), { dst: 0xffffffff })), 1500))[0]!,
+    framesOf(fragmentIpv4(ipOf(udpFrame(pattern(3000), { dst: 0x0a0002ff, id: 2 })), 1500))[0]!,
+    framesOf(fragmentIpv4(ipOf(udpFrame(pattern(3000), { dst: 0xe0000001, id: 3 })), 1500))[0]!,
+    icmpFragments(3, 3000)[0]!,
+  ];
+  for (const f of firsts) r.input.next(f);
+  r.advanceTo(30_000);
+  assert.equal(r.counter('ipv4.fragment.timeout'), 4);
+  assert.equal(r.counter('ipv4.fragment.time-exceeded-sent'), 0);
+  assert.deepEqual(r.out, []);
+
+  // An echo request is no error: its first fragment is answered.
+  r.input.next(icmpFragments(8, 3000)[0]!);
+  r.advanceTo(60_000);
+  assert.equal(r.out.length, 1);
+  assert.equal(timeExceeded(r.out[0]!).icmp.body[20], 8, 'the quote holds the echo request');
 });
