@@ -14,7 +14,7 @@
  * then reuses the same few megabytes instead of leaving a 64 KiB buffer
  * per read to the garbage collector.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { Recycler } from './recycler.js';
 
 export interface HostTcpTarget {
@@ -87,10 +87,50 @@ export const netConnector: HostTcpConnector = (target, events) => {
       },
     },
   });
+  socket.on('connect', () => events.connected());
+  return wrap(socket, events);
+};
+
+/**
+ * A listening socket for port forwarding. Each connection it accepts is
+ * handed to `onAccept` paused: nothing is read from it until `accept`
+ * binds it to its events and the receiver resumes it.
+ */
+export interface HostTcpListener {
+  close(): void;
+}
+
+export type HostTcpAccept = (events: HostTcpEvents) => HostTcpSocket;
+
+/** Listens on `host:port`; rejects with the errno (EADDRINUSE, ...) when it cannot. */
+export function listenTcp(
+  host: string,
+  port: number,
+  onAccept: (accept: HostTcpAccept) => void,
+): Promise<HostTcpListener> {
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+    socket.setNoDelay(true);
+    onAccept((events) => {
+      socket.on('data', (chunk: Buffer) => events.data(chunk));
+      // Listening for data resumes a stream: pause it again, explicitly.
+      socket.pause();
+      return wrap(socket, events);
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve({ close: () => server.close() });
+    });
+  });
+}
+
+/** The events and operations every host socket shares, connected or accepted. */
+function wrap(socket: Socket, events: HostTcpEvents): HostTcpSocket {
   // A host peer that vanishes without a FIN or RST is found, and the
   // guest's connection reset, after about ten idle minutes.
   socket.setKeepAlive(true, 600_000);
-  socket.on('connect', () => events.connected());
   socket.on('end', () => events.end());
   socket.on('error', (err: NodeJS.ErrnoException) => events.error(err.code ?? 'EIO'));
   socket.on('close', () => events.closed());
@@ -127,4 +167,4 @@ export const netConnector: HostTcpConnector = (target, events) => {
       socket.destroy();
     },
   };
-};
+}
