@@ -11,6 +11,7 @@ import { specialMac } from '../config.js';
 import type { Mac } from '../protocols/address.js';
 import type { PingSockets } from '../streams/ping.js';
 import { Counters, logger, type Logger } from '../util/log.js';
+import { Neighbors } from './neighbors.js';
 
 export interface StackContext {
   readonly config: NetworkConfig;
@@ -19,6 +20,8 @@ export interface StackContext {
   readonly scheduler: SchedulerLike;
   readonly gatewayMac: Mac;
   readonly dnsMac: Mac;
+  /** The guest's MACs, learnt from its ARP packets (neighbors.ts). */
+  readonly neighbors: Neighbors;
   /**
    * The tap speaks virtio-net headers: frames to the guest may leave their
    * transport checksum partial and be TCP super-frames (streams/offload.ts).
@@ -53,6 +56,7 @@ export function stackContext(
     scheduler: options.scheduler ?? asyncScheduler,
     gatewayMac: specialMac(config.gateway),
     dnsMac: specialMac(config.dns),
+    neighbors: new Neighbors(),
     offload: options.offload ?? false,
     pingSockets: options.pingSockets,
     releaseFrame: options.releaseFrame,
