@@ -72,10 +72,11 @@ import {
   resetFor,
   type TcpRepr,
 } from '../protocols/tcp/segment.js';
-import { ipv6Equals, type Mac } from '../protocols/address.js';
+import { ipv6Equals, type Ipv4, type Mac } from '../protocols/address.js';
 import {
   netConnector,
   releaseHostChunk,
+  type HostTcpAccept,
   type HostTcpConnector,
   type HostTcpEvents,
   type HostTcpSocket,
@@ -115,13 +116,31 @@ export interface TcpNatOptions {
   dnsUpstream?: () => { address: string; port: number; family: 4 | 6 } | undefined;
 }
 
+/** Where a forwarded host connection goes: a port of a guest address. */
+export interface ForwardTarget {
+  guestAddr: Ipv4;
+  /** The guest's MAC, resolved by the caller (operators/hostfwd.ts). */
+  guestMac: Mac;
+  guestPort: number;
+}
+
 /** What the operator exposes for tests and the API. */
 export interface TcpNatHandle {
   readonly flows: number;
+  /**
+   * Port forwarding: an accepted host connection becomes a connection we
+   * open to the guest, from the gateway address and a port of our own
+   * (IPv4 only). False when the flow table is full: the host socket is
+   * then reset.
+   */
+  forward(target: ForwardTarget, accept: HostTcpAccept): boolean;
 }
 
 const DEFAULT_MAX_FLOWS = 8192;
 const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
+/** The gateway's ports for forwarded connections: the IANA dynamic range. */
+const EPHEMERAL_FIRST = 49152;
+const EPHEMERAL_PORTS = 65536 - EPHEMERAL_FIRST;
 
 type TcpTarget =
   | NatTarget
@@ -161,8 +180,24 @@ interface FlowIp {
 /** Replies to the guest's IPv4 `packet`, from `ourMac`. */
 function flowIpV4(ctx: StackContext, packet: Ipv4Packet, ourMac: Mac): FlowIp {
   const guestMac = Uint8Array.from(ethSource(packet.buf));
-  const src = packet.dst;
-  const dst = packet.src;
+  return ipv4Framing(guestMac, ourMac, packet.dst, packet.src, (reason) =>
+    icmpErrorFrame(
+      ctx,
+      packet,
+      Icmpv4Type.DestinationUnreachable,
+      reason === 'net' ? UnreachableCode.Net : UnreachableCode.Host,
+    ),
+  );
+}
+
+/** IPv4 frames from `src` (ours) to `dst` (the guest's, at `guestMac`). */
+function ipv4Framing(
+  guestMac: Uint8Array,
+  ourMac: Mac,
+  src: Ipv4,
+  dst: Ipv4,
+  unreachable: FlowIp['unreachable'],
+): FlowIp {
   return {
     l4Offset: IPV4_PAYLOAD_OFFSET,
     gsoType: GsoType.TcpV4,
@@ -175,13 +210,7 @@ function flowIpV4(ctx: StackContext, packet: Ipv4Packet, ourMac: Mac): FlowIp {
         headed,
       ),
     pseudoSum: (length) => pseudoSumV4(src, dst, IpProtocol.TCP, length),
-    unreachable: (reason) =>
-      icmpErrorFrame(
-        ctx,
-        packet,
-        Icmpv4Type.DestinationUnreachable,
-        reason === 'net' ? UnreachableCode.Net : UnreachableCode.Host,
-      ),
+    unreachable,
   };
 }
 
@@ -239,6 +268,8 @@ class Flow implements TcpSink {
     readonly key: string,
     private readonly ip: FlowIp,
     config: TcpConfig,
+    /** We opened it toward the guest for a host connection (port forwarding). */
+    private readonly forwarded = false,
   ) {
     this.endpoint = new TcpEndpoint(config, this);
   }
@@ -251,6 +282,12 @@ class Flow implements TcpSink {
 
   receive(seg: TcpSegment): void {
     this.endpoint.receive(seg, this.now);
+    this.arm();
+  }
+
+  /** Port forwarding: SYN to the guest; the host socket stays paused until it answers. */
+  activeOpen(): void {
+    this.endpoint.connect(this.now);
     this.arm();
   }
 
@@ -367,7 +404,9 @@ class Flow implements TcpSink {
   }
 
   established(): void {
-    this.nat.ctx.counters.add('tcp.established');
+    this.nat.ctx.counters.add(this.forwarded ? 'tcp.hostfwd.established' : 'tcp.established');
+    // A forwarded host connection is read only once the guest accepted it.
+    if (this.forwarded) this.socket?.resume();
   }
 
   sendRoom(): void {
@@ -388,7 +427,8 @@ class Flow implements TcpSink {
     if (st.outOfOrder > 0) counters.add('tcp.out-of-order', st.outOfOrder);
     const socket = this.socket;
     if (socket) {
-      if (reason === 'peer-reset' || reason === 'timeout') socket.reset();
+      // 'refused' with a socket: the guest refused a forwarded connection.
+      if (reason === 'peer-reset' || reason === 'timeout' || reason === 'refused') socket.reset();
       else if (reason !== 'closed' && reason !== 'reopen') socket.destroy();
     }
     this.nat.remove(this);
@@ -438,6 +478,8 @@ class TcpNat implements TcpNatHandle {
   private readonly iss = new IssSource();
   private readonly maxFlows: number;
   private readonly connector: HostTcpConnector;
+  /** Where the search for a forwarded connection's port starts. */
+  private nextPort = 0;
 
   constructor(
     readonly ctx: StackContext,
@@ -530,6 +572,22 @@ class TcpNat implements TcpNatHandle {
     this.open(key, seg, ip(), target());
   }
 
+  private endpointConfig(localPort: number, remotePort: number, ipv6: boolean): TcpConfig {
+    return {
+      ...this.options.endpoint,
+      ipv6,
+      localPort,
+      remotePort,
+      iss: this.iss.draw(),
+      mtu: this.ctx.config.mtu,
+      gsoBytes: this.ctx.offload ? GSO_BYTES : 0,
+      // A guest that stops answering altogether is probed after two
+      // idle hours, as Linux does, and its flow freed.
+      keepaliveIdleMs: 7_200_000,
+      onSendRelease: releaseHostChunk,
+    };
+  }
+
   private open(key: string, seg: TcpSegment, ip: FlowIp, target: TcpTarget): void {
     const ctx = this.ctx;
     if (this.table.size >= this.maxFlows) {
@@ -547,19 +605,7 @@ class TcpNat implements TcpNatHandle {
       if (icmp) this.emit(icmp);
       return;
     }
-    const flow = new Flow(this, key, ip, {
-      ...this.options.endpoint,
-      ipv6: ip.ipv6,
-      localPort: seg.dstPort,
-      remotePort: seg.srcPort,
-      iss: this.iss.draw(),
-      mtu: ctx.config.mtu,
-      gsoBytes: ctx.offload ? GSO_BYTES : 0,
-      // A guest that stops answering altogether is probed after two
-      // idle hours, as Linux does, and its flow freed.
-      keepaliveIdleMs: 7_200_000,
-      onSendRelease: releaseHostChunk,
-    });
+    const flow = new Flow(this, key, ip, this.endpointConfig(seg.dstPort, seg.srcPort, ip.ipv6));
     this.table.set(key, flow);
     flow.receive(seg);
     if (ctx.log.enabled('debug')) ctx.log.debug(`tcp: open ${key} -> ${target.address}`);
@@ -575,6 +621,40 @@ class TcpNat implements TcpNatHandle {
       flow.host,
     );
     flow.watchConnect(this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  }
+
+  forward(target: ForwardTarget, accept: HostTcpAccept): boolean {
+    const ctx = this.ctx;
+    const port = this.table.size < this.maxFlows ? this.freePort(target) : undefined;
+    if (port === undefined) {
+      ctx.counters.add('tcp.hostfwd.flow-limit');
+      return false;
+    }
+    const { guestAddr, guestPort } = target;
+    const gateway = ctx.config.gateway;
+    // The key the guest's segments will carry (see input()).
+    const key = `${guestAddr}:${guestPort}>${gateway}:${port}`;
+    const ip = ipv4Framing(target.guestMac, ctx.gatewayMac, gateway, guestAddr, () => undefined);
+    const flow = new Flow(this, key, ip, this.endpointConfig(port, guestPort, false), true);
+    this.table.set(key, flow);
+    if (ctx.log.enabled('debug')) ctx.log.debug(`tcp: forward to guest ${key}`);
+    flow.socket = accept(flow.host);
+    flow.activeOpen();
+    return true;
+  }
+
+  /**
+   * A port of the gateway for a forwarded connection to `target`: the
+   * next of 49152..65535, round robin, not in use toward that guest port.
+   */
+  private freePort(target: ForwardTarget): number | undefined {
+    const prefix = `${target.guestAddr}:${target.guestPort}>${this.ctx.config.gateway}:`;
+    for (let i = 0; i < EPHEMERAL_PORTS; i++) {
+      const port = EPHEMERAL_FIRST + this.nextPort;
+      this.nextPort = (this.nextPort + 1) % EPHEMERAL_PORTS;
+      if (!this.table.has(prefix + port)) return port;
+    }
+    return undefined;
   }
 
   private reset(ip: FlowIp, seg: TcpSegment): void {
