@@ -9,6 +9,7 @@ import type { NetworkConfig } from './config.js';
 import type { Mac } from './protocols/address.js';
 import { stackContext, type StackContext } from './operators/context.js';
 import { slirpStack, type StackOptions } from './operators/stack.js';
+import { HostForwarder } from './operators/hostfwd.js';
 import { nativePingSockets } from './streams/ping.js';
 import { TapDevice } from './streams/tap.js';
 import { Counters } from './util/log.js';
@@ -52,6 +53,8 @@ export interface Slirp {
   readonly tap: TapDevice;
   readonly context: StackContext;
   readonly counters: Counters;
+  /** Port forwards from the host; `execute` answers control-socket requests. */
+  readonly hostfwd: HostForwarder;
   /** Resolves when the pipeline ends (tap closed or failed). */
   readonly done: Promise<void>;
   close(): void;
@@ -106,21 +109,24 @@ export function attach(options: AttachOptions): Slirp {
   });
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  const hostfwd = new HostForwarder(context);
   const subscription = runStack(
     tap.frames$,
     (f) => tap.write(f),
     context,
     options.ingress,
     options.egress,
-    options.stack,
+    { ...options.stack, hostfwd },
   );
   subscription.add(resolveDone);
   return {
     tap,
     context,
     counters,
+    hostfwd,
     done,
     close() {
+      hostfwd.closeAll();
       subscription.unsubscribe();
       tap.close();
     },

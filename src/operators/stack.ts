@@ -5,7 +5,7 @@
  * route is an ordinary RxJS operator from guest frames to guest frames;
  * this module only wires them together.
  */
-import { pipe, type OperatorFunction } from 'rxjs';
+import { Observable, pipe, type OperatorFunction } from 'rxjs';
 import { EtherType } from '../protocols/ethernet.js';
 import { IpProtocol, type Ipv4Packet } from '../protocols/ipv4.js';
 import { NextHeader, type Ipv6Packet } from '../protocols/ipv6.js';
@@ -22,6 +22,7 @@ import { dhcpService } from './dhcp.js';
 import { DnsForwarder, dnsService, type DnsForwarderOptions } from './dns.js';
 import { udpInput, udpNat, type UdpNatOptions } from './udp.js';
 import { udpRouteV6 } from './udp6.js';
+import type { HostForwarder } from './hostfwd.js';
 
 /** Settings of the stack's services beyond the network's addresses. */
 export interface StackOptions {
@@ -30,6 +31,8 @@ export interface StackOptions {
   tcp?: Omit<TcpNatOptions, 'dnsUpstream'>;
   /** The DNS forwarder's upstream (`--dns-upstream`, `--resolv-conf`). */
   dns?: DnsForwarderOptions;
+  /** Port forwarding from the host (the control socket's add_hostfwd). */
+  hostfwd?: HostForwarder;
 }
 
 export function slirpStack(
@@ -43,7 +46,7 @@ export function slirpStack(
   const tcp = { ...options.tcp, dnsUpstream: () => upstream.server() };
   const ipv4Routes = new Map<number, OperatorFunction<Ipv4Packet, Buffer>>([
     [IpProtocol.ICMP, icmpv4Route(ctx)],
-    [IpProtocol.TCP, tcpNat(ctx, tcp)],
+    [IpProtocol.TCP, tcpNat(ctx, tcp, (handle) => options.hostfwd?.attachTcp(handle))],
     [IpProtocol.UDP, udpInput(ctx, udpServices, udpNat(ctx, options.udp))],
   ]);
   const routes = new Map<number, OperatorFunction<Buffer, Buffer>>([
@@ -58,5 +61,20 @@ export function slirpStack(
     ]);
     routes.set(EtherType.IPv6, pipe(ipv6Demux(ctx, ipv6Routes), ipv6Fragmenter(ctx)));
   }
-  return ethernetDemux(ctx, routes);
+  const stack = ethernetDemux(ctx, routes);
+  const hostfwd = options.hostfwd;
+  if (hostfwd === undefined) return stack;
+  return (source) => withFrames(stack(source), hostfwd.frames$);
+}
+
+/** `main$`, plus the frames of `extra$` while `main$` lasts. */
+function withFrames(main$: Observable<Buffer>, extra$: Observable<Buffer>): Observable<Buffer> {
+  return new Observable<Buffer>((subscriber) => {
+    const extra = extra$.subscribe((frame) => subscriber.next(frame));
+    const main = main$.subscribe(subscriber);
+    return () => {
+      extra.unsubscribe();
+      main.unsubscribe();
+    };
+  });
 }
