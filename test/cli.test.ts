@@ -91,7 +91,6 @@ const BAD: [string[], RegExp][] = [
   [['-6', '--cidr6', 'fe80::/64', '1'], /^CIDR6 needs to be a unicast prefix outside fe80::\/10/m],
   [['-6', '-m', '1200', '1'], /^MTU must be at least 1280 with IPv6$/m],
   [['--enable-sandbox', '1'], /^rxslirp: --enable-sandbox is not supported yet$/m],
-  [['--api-socket=/tmp/x', '1'], /^rxslirp: --api-socket is not supported yet$/m],
   [['--enable-seccomp', '1'], /^rxslirp: --enable-seccomp is not supported yet$/m],
   [['--target-type=bess', '1'], /^rxslirp: --target-type=bess is not supported yet$/m],
   [
@@ -137,7 +136,10 @@ test('no target prints the usage and exits 1', () => {
 });
 
 test('the start-up text matches slirp4netns line for line', () => {
-  const s = settingsFrom({ configure: true, macaddress: '02:00:00:00:00:01' }, ['123']);
+  const s = settingsFrom(
+    { configure: true, macaddress: '02:00:00:00:00:01', apiSocket: '/run/rxslirp.sock' },
+    ['123'],
+  );
   assert.equal(
     startupText(s),
     [
@@ -150,6 +152,7 @@ test('the start-up text matches slirp4netns line for line', () => {
       '* DHCP begin:      10.0.2.15',
       '* DHCP end:        10.0.2.30',
       '* Recommended IP:  10.0.2.100',
+      '* API Socket:      /run/rxslirp.sock',
       '* MAC address:     02:00:00:00:00:01',
       'WARNING: 127.0.0.1:* on the host is accessible as 10.0.2.2 (set --disable-host-loopback to prohibit connecting to 127.0.0.1:*)',
       '',

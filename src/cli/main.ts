@@ -12,6 +12,8 @@ import { native } from '../native.js';
 import { pcap, pcapWriter } from '../operators/pcap.js';
 import { faults, type FaultStats } from '../operators/faults.js';
 import { logger } from '../util/log.js';
+import { API_MAX_REQUEST, ApiErrorText, apiError, isCompleteJson } from '../protocols/api.js';
+import { listenApiSocket, type ApiSocket } from '../streams/api-socket.js';
 import { attach, type FrameOperator, type Slirp } from '../slirp.js';
 import {
   HELP,
@@ -68,6 +70,7 @@ export function startupText(s: Settings): string {
   text += item('DHCP begin', ipv4ToString(n.dhcpBegin));
   text += item('DHCP end', ipv4ToString(n.dhcpEnd));
   text += item('Recommended IP', ipv4ToString(n.recommended));
+  if (s.apiSocket !== undefined) text += item('API Socket', s.apiSocket);
   if (n.outbound?.v4) text += item('Outbound IPv4', n.outbound.v4);
   if (n.outbound?.v6) text += item('Outbound IPv6', n.outbound.v6);
   if (s.mac) text += item('MAC address', macToString(s.mac));
@@ -136,6 +139,19 @@ function logCounters(slirp: Slirp): void {
   }
 }
 
+/** The control socket (`--api-socket`), answering with the stack's forwarder. */
+function startApi(s: Settings, slirp: Slirp): Promise<ApiSocket | undefined> {
+  if (s.apiSocket === undefined) return Promise.resolve(undefined);
+  const log = logger('api');
+  return listenApiSocket(s.apiSocket, {
+    maxBytes: API_MAX_REQUEST,
+    isComplete: isCompleteJson,
+    tooLarge: apiError(ApiErrorText.tooLarge),
+    handle: (text) => slirp.hostfwd.execute(text),
+    onError: (e) => log.debug(`connection failed: ${e.message}`),
+  });
+}
+
 function onSignals(handler: (signal: NodeJS.Signals) => void): void {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, handler);
 }
@@ -155,10 +171,18 @@ async function attachMode(argv: string[]): Promise<number> {
   for (const w of s.warnings) err(`${w}\n`);
 
   let slirp: Slirp;
+  let api: ApiSocket | undefined;
   try {
     slirp = startPipeline(s, s.target.netnsPath, s.target.usernsPath);
   } catch (e) {
     err(`rxslirp: ${(e as Error).message}\n`);
+    return 1;
+  }
+  try {
+    api = await startApi(s, slirp);
+  } catch (e) {
+    err(`rxslirp: cannot listen on the API socket ${s.apiSocket}: ${(e as Error).message}\n`);
+    slirp.close();
     return 1;
   }
   out(startupText(s));
@@ -174,6 +198,7 @@ async function attachMode(argv: string[]): Promise<number> {
       if (finished) return;
       finished = true;
       exitPoller?.close();
+      api?.close();
       slirp.close();
       logCounters(slirp);
       resolve(code);
@@ -262,9 +287,20 @@ async function runMode(argv: string[]): Promise<number> {
     await exited;
     return 1;
   }
+  let api: ApiSocket | undefined;
+  try {
+    api = await startApi(s, slirp);
+  } catch (e) {
+    err(`rxslirp: cannot listen on the API socket ${s.apiSocket}: ${(e as Error).message}\n`);
+    child.kill('SIGKILL');
+    await exited;
+    slirp.close();
+    return 1;
+  }
   onSignals((sig) => child.kill(sig));
   go.end('\n');
   const code = await exited;
+  api?.close();
   slirp.close();
   logCounters(slirp);
   return code;

@@ -37,7 +37,8 @@ configures it, runs COMMAND inside and exits with its status.
 -r, --ready-fd=FD        write "1" to FD once the network is ready, then close it
 -m, --mtu=MTU            MTU of the tap (default=1500, max=65521)
 -6, --enable-ipv6        enable IPv6: router advertisements for SLAAC, gateway fd00::2, DNS fd00::3
--a, --api-socket=PATH    JSON control socket (not supported yet)
+-a, --api-socket=PATH    JSON control socket for port forwarding (add_hostfwd, list_hostfwd,
+                         remove_hostfwd; TCP only for now)
 --cidr=CIDR              network of the tap (default=10.0.2.0/24)
 --cidr6=PREFIX/64        IPv6 prefix of the tap, needs -6 (default=fd00::/64; rxslirp only)
 --disable-host-loopback  do not let the gateway address reach 127.0.0.1 on the host
@@ -89,6 +90,8 @@ export interface Settings {
   resolvConf?: string;
   /** `--faults`: applied to ingress (with `seed`) and egress (with `seed + 1`). */
   faults?: FaultsOptions;
+  /** `--api-socket`: the control socket's path (under 108 bytes). */
+  apiSocket?: string;
   network: NetworkConfig;
   warnings: string[];
 }
@@ -244,7 +247,6 @@ export function resolveOutbound(text: string, family: 4 | 6): string {
 }
 
 function notSupported(raw: Raw): string | undefined {
-  if (raw.apiSocket !== undefined) return '--api-socket';
   if (raw.enableSandbox) return '--enable-sandbox';
   if (raw.enableSeccomp) return '--enable-seccomp';
   if (raw.targetType === 'bess') return '--target-type=bess';
@@ -347,6 +349,7 @@ export function settingsFrom(raw: Raw, positional: string[], needTarget = true):
     dnsUpstream: dnsUpstreamOption(raw.dnsUpstream),
     resolvConf: raw.resolvConf,
     faults: raw.faults === undefined ? undefined : parseFaults(raw.faults),
+    apiSocket: raw.apiSocket,
     network,
     warnings,
   };

@@ -1,8 +1,8 @@
 /**
  * Small servers and clients for the TCP integration tests and the
  * benchmark, run as `node tcp-tools.js COMMAND ARGS...` on either side of
- * rxslirp. Servers bind 127.0.0.1 only and print `listening` once they
- * accept; clients print one result line and exit 0 only when every byte
+ * rxslirp. Servers bind 127.0.0.1 (or $TCP_TOOLS_BIND, for a server in the
+ * guest behind a port forward) and print `listening` once they accept; clients print one result line and exit 0 only when every byte
  * checked out. Every client is bounded in time (TIME_LIMIT_MS).
  *
  * - http-server PORT FILE: GET streams FILE; PUT/POST answers with the
@@ -37,7 +37,8 @@ function listening(
   server: { listen(port: number, host: string, cb: () => void): unknown },
   port: number,
 ): void {
-  server.listen(port, '127.0.0.1', () => console.log('listening'));
+  const host = process.env['TCP_TOOLS_BIND'] ?? '127.0.0.1';
+  server.listen(port, host, () => console.log('listening'));
 }
 
 function httpServer(port: number, file: string): void {
