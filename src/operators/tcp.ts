@@ -43,6 +43,13 @@
  * `tcpNatV6` the IPv6 one, each with its own table of `maxFlows`; the IPv6
  * gateway prefix::2 reaches the host's ::1 (nat.ts).
  *
+ * Port forwarding (hostfwd.ts) opens flows the other way: `forward` takes
+ * an accepted, paused host socket, picks a gateway port (49152 and up) so
+ * that the guest's answers carry a fresh 4-tuple, and has the endpoint send
+ * the SYN (active open); the host socket is resumed once the guest
+ * accepted, and reset if it refuses or never answers. From there on it is
+ * an ordinary flow, keyed as the guest's segments will be.
+ *
  * Connections to the DNS address's port 53 (network+3 or prefix::3, unless
  * --disable-dns) are DNS over TCP: their host socket connects to the DNS
  * forwarder's upstream (`dnsUpstream`) instead, and the bytes are relayed

@@ -12,7 +12,9 @@
  * and are copied at once into chunks cut from `hostChunks`, which the
  * glue gives back when the guest has acknowledged them: a bulk download
  * then reuses the same few megabytes instead of leaving a 64 KiB buffer
- * per read to the garbage collector.
+ * per read to the garbage collector. Sockets accepted by `listenTcp`
+ * (port forwarding) cannot read that way: their chunks are node's own
+ * buffers, which `releaseHostChunk` ignores.
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { Recycler } from './recycler.js';
