@@ -135,7 +135,7 @@ function setup(
       ),
     config,
   );
-  return { ...r, host, flows: () => handle!.flows };
+  return { ...r, host, flows: () => handle!.flows, handle: () => handle! };
 }
 
 /** SYN from the guest, host accepts, SYN-ACK, ACK: an established flow. */
@@ -475,4 +475,81 @@ test('DNS over TCP binds the outbound address of the upstream family, not the gu
     port: 53,
     localAddress: '198.51.100.9',
   });
+});
+
+/** A forwarded host connection: the fake's accepted socket and what the NAT sent. */
+function forwarded(t: ReturnType<typeof setup>) {
+  const { connect, sockets } = t.host;
+  const ok = t
+    .handle()
+    .forward({ guestAddr: GUEST_IP, guestMac: GUEST_MAC, guestPort: 80 }, (e) =>
+      connect({ host: 'accepted', port: 0 }, e),
+    );
+  assert.ok(ok);
+  const socket = sockets.at(-1)!;
+  const syn = tcpOf(t.out.at(-1)!);
+  return { socket, syn };
+}
+
+test('port forwarding: a SYN from the gateway to the guest, host read only once accepted', () => {
+  const t = setup();
+  const { connect } = t.host;
+  let paused: boolean | undefined;
+  t.handle().forward({ guestAddr: GUEST_IP, guestMac: GUEST_MAC, guestPort: 80 }, (e) => {
+    const socket = connect({ host: 'accepted', port: 0 }, e);
+    socket.pause(); // listenTcp hands sockets out paused
+    paused = t.host.sockets.at(-1)!.paused;
+    return socket;
+  });
+  const socket = t.host.sockets[0]!;
+  const frame = t.out[0]!;
+  const syn = tcpOf(frame);
+  assert.equal(paused, true);
+  assert.equal(syn.control, TcpControl.Syn);
+  assert.equal(syn.hasAck, false);
+  assert.equal(syn.dstPort, 80);
+  assert.ok(syn.srcPort >= 49152, `source port ${syn.srcPort}`);
+  assert.equal(ipOf(frame).src, GATEWAY);
+  assert.equal(ipOf(frame).dst, GUEST_IP);
+  assert.deepEqual(Uint8Array.from(frame.subarray(0, 6)), GUEST_MAC);
+  assert.equal(socket.paused, true, 'nothing is read before the guest answers');
+
+  // The guest accepts: SYN-ACK from its port 80 to our port.
+  const seg = (r: Partial<TcpRepr> & { seq: Seq }) =>
+    guestSegment({ srcPort: 80, ...r }, GATEWAY, syn.srcPort);
+  t.input.next(seg({ seq: seq(5000), ack: seq(syn.seq + 1), control: TcpControl.Syn, mss: 1460 }));
+  assert.equal(socket.paused, false, 'established: the host socket is read');
+  assert.equal(t.counter('tcp.hostfwd.established'), 1);
+  assert.equal(tcpOf(t.out.at(-1)!).ack, 5001);
+
+  // Bytes both ways.
+  socket.events.data(Buffer.from('GET / HTTP/1.0\r\n\r\n'));
+  const out = tcpOf(t.out.at(-1)!);
+  assert.equal(Buffer.from(out.payload).toString(), 'GET / HTTP/1.0\r\n\r\n');
+  t.input.next(seg({ seq: seq(5001), ack: seq(syn.seq + 1 + 18), payload: pattern(100) }));
+  assert.deepEqual(Buffer.concat(socket.written), pattern(100));
+  assert.equal(t.flows(), 1);
+});
+
+test('port forwarding: a guest that refuses gets the host connection reset', () => {
+  const t = setup();
+  const { socket, syn } = forwarded(t);
+  t.input.next(
+    guestSegment(
+      { srcPort: 80, seq: seq(0), ack: seq(syn.seq + 1), control: TcpControl.Rst },
+      GATEWAY,
+      syn.srcPort,
+    ),
+  );
+  assert.equal(socket.reset, true);
+  assert.equal(t.flows(), 0);
+  assert.equal(t.counter('tcp.freed.refused'), 1);
+});
+
+test('port forwarding: each connection gets its own gateway port', () => {
+  const t = setup();
+  const a = forwarded(t).syn.srcPort;
+  const b = forwarded(t).syn.srcPort;
+  assert.notEqual(a, b);
+  assert.equal(t.flows(), 2);
 });
