@@ -143,7 +143,9 @@ export class HostForwarder {
         case 'add_hostfwd':
           return apiReturn({ id: await this.addOrFail(request.spec) });
         case 'remove_hostfwd':
-          if (!this.remove(request.id)) throw new ApiRequestError(ApiErrorText.removeFailed);
+          // An id that is not (or no longer) there: slirp4netns 1.2 answers
+          // this, not "slirp_remove_hostfwd failed" (measured side by side).
+          if (!this.remove(request.id)) throw new ApiRequestError(ApiErrorText.removeId);
           return apiReturn({});
         case 'list_hostfwd':
           return apiListReply(this.list());

@@ -25,7 +25,6 @@ export const ApiErrorText = {
   tooLarge: 'bad request: too large message',
   addFailed: 'bad request: add_hostfwd: slirp_add_hostfwd failed',
   removeId: 'bad request: remove_hostfwd: bad arguments.id',
-  removeFailed: 'bad request: remove_hostfwd: slirp_remove_hostfwd failed',
 } as const;
 
 export type HostfwdProto = 'tcp' | 'udp';
