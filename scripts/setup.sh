@@ -28,6 +28,7 @@ packages=(
   tshark                                          # reads our pcap files in the tests
   curl wget git iperf3                            # TCP tests: clients in the namespace
   dnsutils busybox                                # DNS and DHCP tests: dig, nslookup, udhcpc
+  rootlesskit uidmap                              # rxslirp in slirp4netns's place under rootlesskit
   g++ make                                        # the native addon
 )
 if [ "${RXSLIRP_BENCH:-0}" = 1 ]; then
