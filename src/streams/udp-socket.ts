@@ -19,8 +19,14 @@
  * queued until then; each datagram sent after it is reported with the same
  * code.
  *
- * The factory type lets tests put a fake in its place (see
- * `UdpSocketFactory`); this module knows nothing of packets.
+ * `bindUdp(host, port, events)` is the other kind, for UDP port forwards:
+ * a socket bound to host:port and connected to nothing, that receives from
+ * any peer and sends to whichever the caller names. It resolves once bound
+ * and rejects when the bind fails (`EADDRINUSE`, `EACCES`, ...); send
+ * errors are reported through `events.error` and never close it.
+ *
+ * The factory types let tests put fakes in their place (see
+ * `UdpSocketFactory`, `UdpBind`); this module knows nothing of packets.
  */
 import dgram from 'node:dgram';
 import { Observable } from 'rxjs';
@@ -98,4 +104,55 @@ export const udpConnection: UdpSocketFactory = (target, outgoing$) =>
       queue = [];
       socket.close();
     };
+  });
+
+/** A host peer of a bound socket: where a datagram came from or goes to. */
+export interface UdpPeer {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** What a bound socket reports: datagrams, and errors of its sends. */
+export interface HostUdpEvents {
+  message(data: Buffer, from: UdpPeer): void;
+  error(code: string): void;
+}
+
+/** A bound, unconnected host socket (a UDP port forward's). */
+export interface HostUdpSocket {
+  send(data: Uint8Array, to: UdpPeer): void;
+  close(): void;
+}
+
+export type UdpBind = (host: string, port: number, events: HostUdpEvents) => Promise<HostUdpSocket>;
+
+/** The node:dgram implementation of `UdpBind` (IPv4, as forwards are). */
+export const bindUdp: UdpBind = (host, port, events) =>
+  new Promise((resolve, reject) => {
+    const socket = dgram.createSocket('udp4');
+    let closed = false;
+    const failed = (err: Error): void => {
+      closed = true;
+      socket.close();
+      reject(err);
+    };
+    socket.once('error', failed);
+    socket.bind({ address: host, port, exclusive: true }, () => {
+      socket.off('error', failed);
+      socket.on('error', (err: NodeJS.ErrnoException) => events.error(err.code ?? 'EIO'));
+      socket.on('message', (data, r) => events.message(data, { address: r.address, port: r.port }));
+      resolve({
+        send: (data, to) => {
+          if (closed) return;
+          socket.send(data, to.port, to.address, (err) => {
+            if (err && !closed) events.error((err as NodeJS.ErrnoException).code ?? 'EIO');
+          });
+        },
+        close: () => {
+          if (closed) return;
+          closed = true;
+          socket.close();
+        },
+      });
+    });
   });
