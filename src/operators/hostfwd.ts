@@ -20,18 +20,22 @@
  * apart; a guest that never answers gets the host connection reset
  * (`hostfwd.arp-timeout`).
  *
- * Ids start at 1 and are never reused. Removing a forward closes its
- * listener; connections it accepted carry on to their end. Forwards are
- * IPv4 only, as in slirp4netns.
+ * Each UDP forward is a bound host socket and its host peers, each with a
+ * gateway port of its own (udp-hostfwd.ts). Datagrams the guest sends back
+ * to such a port are taken here (`udpService`, tried before the UDP NAT,
+ * which would send them to the host's 127.0.0.1); its frames to the guest
+ * share `frames$`, which the stack fragments to the MTU. Gateway ports of
+ * TCP and UDP forwards toward the same guest port never clash.
  *
- * **Not yet**: UDP forwards. `add_hostfwd` with proto "udp" fails with
- * slirp4netns's `slirp_add_hostfwd failed` and is counted as
- * `hostfwd.udp-unsupported`.
+ * Ids start at 1 and are never reused. Removing a TCP forward closes its
+ * listener; connections it accepted carry on to their end. Removing a UDP
+ * forward closes its socket and forgets its peers. Forwards are IPv4 only,
+ * as in slirp4netns.
  */
 import { Subject, type Subscription } from 'rxjs';
 import { ARP_LENGTH, ArpOperation, writeArp } from '../protocols/arp.js';
 import { ETH_HEADER_LENGTH, EtherType, writeEthernet } from '../protocols/ethernet.js';
-import { BROADCAST_MAC, ipv4ToString, type Mac } from '../protocols/address.js';
+import { BROADCAST_MAC, ipv4ToString, type Ipv4, type Mac } from '../protocols/address.js';
 import {
   ApiErrorText,
   ApiRequestError,
@@ -49,8 +53,12 @@ import {
   type HostTcpEvents,
   type HostTcpListener,
 } from '../streams/host-tcp.js';
+import { bindUdp, type UdpBind } from '../streams/udp-socket.js';
 import type { StackContext } from './context.js';
+import { handler } from './handler.js';
 import type { TcpNatHandle } from './tcp.js';
+import { UdpForward } from './udp-hostfwd.js';
+import type { UdpPacket, UdpService } from './udp.js';
 
 /** ARP requests for a guest address before a forwarded connection is given up. */
 const ARP_TRIES = 3;
@@ -64,7 +72,8 @@ export type TcpListen = (
 
 interface Forward {
   readonly spec: HostfwdSpec;
-  readonly listener: HostTcpListener;
+  /** The TCP listener or the UDP forward. */
+  readonly handle: HostTcpListener | UdpForward;
 }
 
 const IGNORE: HostTcpEvents = {
@@ -76,9 +85,10 @@ const IGNORE: HostTcpEvents = {
 };
 
 export class HostForwarder {
-  /** Frames the forwarder itself sends the guest (ARP requests). */
+  /** Frames the forwarder itself sends the guest (ARP requests, UDP forwards' datagrams). */
   readonly frames$ = new Subject<Buffer>();
   private readonly forwards = new Map<number, Forward>();
+  private readonly udpForwards = new Set<UdpForward>();
   private nextId = 1;
   private tcp: TcpNatHandle | undefined;
   private closed = false;
@@ -86,6 +96,7 @@ export class HostForwarder {
   constructor(
     private readonly ctx: StackContext,
     private readonly listen: TcpListen = listenTcp,
+    private readonly bind: UdpBind = bindUdp,
   ) {}
 
   /** The TCP NAT that carries forwarded connections (the stack calls this). */
@@ -95,21 +106,14 @@ export class HostForwarder {
 
   /** Adds a forward; resolves to its id, or rejects when the host listen fails. */
   async add(spec: HostfwdSpec): Promise<number> {
-    const counters = this.ctx.counters;
-    if (spec.proto === 'udp') {
-      counters.add('hostfwd.udp-unsupported');
-      throw new Error('UDP forwarding is not supported yet');
-    }
-    const listener = await this.listen(spec.hostAddr, spec.hostPort, (accept) =>
-      this.accepted(spec, accept),
-    );
+    const handle = spec.proto === 'udp' ? await this.addUdp(spec) : await this.addTcp(spec);
     if (this.closed) {
-      listener.close();
+      this.closeHandle(handle);
       throw new Error('the stack is closing');
     }
     const id = this.nextId++;
-    this.forwards.set(id, { spec, listener });
-    counters.add('hostfwd.added');
+    this.forwards.set(id, { spec, handle });
+    this.ctx.counters.add('hostfwd.added');
     this.ctx.log.info(`hostfwd: ${id} added: ${describe(spec)}`);
     return id;
   }
@@ -118,7 +122,7 @@ export class HostForwarder {
     const forward = this.forwards.get(id);
     if (forward === undefined) return false;
     this.forwards.delete(id);
-    forward.listener.close();
+    this.closeHandle(forward.handle);
     this.ctx.log.info(`hostfwd: ${id} removed`);
     return true;
   }
@@ -130,9 +134,19 @@ export class HostForwarder {
   /** Closes every listener (the stack is stopping). */
   closeAll(): void {
     this.closed = true;
-    for (const f of this.forwards.values()) f.listener.close();
+    for (const f of this.forwards.values()) this.closeHandle(f.handle);
     this.forwards.clear();
     this.frames$.complete();
+  }
+
+  /** The UDP service (stack.ts puts it before the NAT): guests' replies to UDP forwards. */
+  udpService(): UdpService {
+    return {
+      accepts: (p) => this.udpOwner(p) !== undefined,
+      operator: handler<UdpPacket, Buffer>(this.ctx, 'hostfwd', (p) =>
+        this.udpOwner(p)?.fromGuest(p),
+      ),
+    };
   }
 
   /** Answers one control-socket request (its text) with the reply's text. */
@@ -165,48 +179,102 @@ export class HostForwarder {
     }
   }
 
+  private addTcp(spec: HostfwdSpec): Promise<HostTcpListener> {
+    return this.listen(spec.hostAddr, spec.hostPort, (accept) => this.accepted(spec, accept));
+  }
+
+  private async addUdp(spec: HostfwdSpec): Promise<UdpForward> {
+    const forward: UdpForward = new UdpForward(this.ctx, spec, {
+      emit: (frame) => this.frames$.next(frame),
+      portTaken: (port): boolean => this.portTaken(spec, port, forward),
+      resolveMac: (address, then, giveUp) => this.resolveMac(address, then, giveUp),
+    });
+    const socket = await this.bind(spec.hostAddr, spec.hostPort, {
+      message: (data, from) => forward.fromHost(data, from),
+      error: (code) => this.ctx.counters.add(`hostfwd.udp.host-error.${code}`),
+    });
+    forward.attach(socket);
+    this.udpForwards.add(forward);
+    return forward;
+  }
+
+  private closeHandle(handle: HostTcpListener | UdpForward): void {
+    if (handle instanceof UdpForward) this.udpForwards.delete(handle);
+    handle.close();
+  }
+
+  private udpOwner(p: UdpPacket): UdpForward | undefined {
+    if (p.ip.dst !== this.ctx.config.gateway) return undefined;
+    for (const forward of this.udpForwards) if (forward.owns(p)) return forward;
+    return undefined;
+  }
+
+  /**
+   * Whether a gateway port is in use toward spec's guest port, by a TCP
+   * forward's connection or a UDP forward's peer (other than `except`'s).
+   */
+  private portTaken(spec: HostfwdSpec, port: number, except?: UdpForward): boolean {
+    const { guestAddr, guestPort } = spec;
+    if (this.tcp?.usesPort(guestAddr, guestPort, port) === true) return true;
+    for (const f of this.udpForwards) {
+      const s = f.spec;
+      if (f === except || s.guestAddr !== guestAddr || s.guestPort !== guestPort) continue;
+      if (f.usesPort(port)) return true;
+    }
+    return false;
+  }
+
   // --- one accepted connection ------------------------------------------
 
   private accepted(spec: HostfwdSpec, accept: HostTcpAccept): void {
-    const mac = this.ctx.neighbors.get(spec.guestAddr);
-    if (mac !== undefined) {
-      this.connect(spec, mac, accept);
-      return;
-    }
-    this.resolve(spec, accept);
+    this.resolveMac(
+      spec.guestAddr,
+      (mac) => this.connect(spec, mac, accept),
+      () => accept(IGNORE).reset(),
+    );
   }
 
   private connect(spec: HostfwdSpec, guestMac: Mac, accept: HostTcpAccept): void {
-    const target = { guestAddr: spec.guestAddr, guestMac, guestPort: spec.guestPort };
+    const target = {
+      guestAddr: spec.guestAddr,
+      guestMac,
+      guestPort: spec.guestPort,
+      taken: (port: number) => this.portTaken(spec, port),
+    };
     if (this.closed || this.tcp === undefined || !this.tcp.forward(target, accept)) {
       accept(IGNORE).reset();
     }
   }
 
-  /** Asks the guest's MAC by ARP, then connects; gives up after ARP_TRIES. */
-  private resolve(spec: HostfwdSpec, accept: HostTcpAccept): void {
+  /**
+   * The guest's MAC: at once when known, else asked by ARP, then `then`;
+   * `giveUp` after ARP_TRIES unanswered requests (or when closing).
+   */
+  private resolveMac(address: Ipv4, then: (mac: Mac) => void, giveUp: () => void): void {
     const ctx = this.ctx;
+    const known = ctx.neighbors.get(address);
+    if (known !== undefined) return then(known);
     let tries = 0;
     let timer: Subscription | undefined;
-    const cancel = ctx.neighbors.wait(spec.guestAddr, (mac) => {
+    const cancel = ctx.neighbors.wait(address, (mac) => {
       timer?.unsubscribe();
-      this.connect(spec, mac, accept);
+      then(mac);
     });
     const ask = (): void => {
       if (this.closed || tries === ARP_TRIES) {
         cancel();
         ctx.counters.add('hostfwd.arp-timeout');
-        accept(IGNORE).reset();
+        giveUp();
         return;
       }
       tries++;
-      this.frames$.next(this.arpRequest(spec));
+      this.frames$.next(this.arpRequest(address));
       timer = ctx.scheduler.schedule(ask, ARP_INTERVAL_MS);
     };
     ask();
   }
 
-  private arpRequest(spec: HostfwdSpec): Buffer {
+  private arpRequest(address: Ipv4): Buffer {
     const ctx = this.ctx;
     const frame = Buffer.alloc(ETH_HEADER_LENGTH + ARP_LENGTH);
     writeEthernet(frame, 0, BROADCAST_MAC, ctx.gatewayMac, EtherType.ARP);
@@ -215,7 +283,7 @@ export class HostForwarder {
       senderMac: ctx.gatewayMac,
       senderIp: ctx.config.gateway,
       targetMac: new Uint8Array(6),
-      targetIp: spec.guestAddr,
+      targetIp: address,
     });
     ctx.counters.add('hostfwd.arp-request');
     return frame;

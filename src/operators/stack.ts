@@ -40,7 +40,10 @@ export function slirpStack(
   options: StackOptions = {},
 ): OperatorFunction<Buffer, Buffer> {
   // DHCP and DNS are the stack's own; every other datagram goes to the NAT.
+  // Replies to UDP forwards are taken before the NAT would send them to 127.0.0.1.
+  const hostfwd = options.hostfwd;
   const udpServices = [dhcpService(ctx), dnsService(ctx, options.dns)];
+  if (hostfwd !== undefined) udpServices.push(hostfwd.udpService());
   // DNS over TCP is relayed to the same upstream the UDP forwarder uses.
   const upstream = new DnsForwarder(ctx, options.dns);
   const tcp = { ...options.tcp, dnsUpstream: () => upstream.server() };
@@ -62,9 +65,10 @@ export function slirpStack(
     routes.set(EtherType.IPv6, pipe(ipv6Demux(ctx, ipv6Routes), ipv6Fragmenter(ctx)));
   }
   const stack = ethernetDemux(ctx, routes);
-  const hostfwd = options.hostfwd;
   if (hostfwd === undefined) return stack;
-  return (source) => withFrames(stack(source), hostfwd.frames$);
+  // Forwarded UDP datagrams over the MTU are fragmented like the NAT's.
+  const extra$ = hostfwd.frames$.pipe(ipv4Fragmenter(ctx));
+  return (source) => withFrames(stack(source), extra$);
 }
 
 /** `main$`, plus the frames of `extra$` while `main$` lasts. */

@@ -129,6 +129,8 @@ export interface ForwardTarget {
   /** The guest's MAC, resolved by the caller (operators/hostfwd.ts). */
   guestMac: Mac;
   guestPort: number;
+  /** Gateway ports the caller uses itself toward this guest port (UDP forwards). */
+  taken?: (port: number) => boolean;
 }
 
 /** What the operator exposes for tests and the API. */
@@ -141,6 +143,8 @@ export interface TcpNatHandle {
    * then reset.
    */
   forward(target: ForwardTarget, accept: HostTcpAccept): boolean;
+  /** Whether a forwarded connection uses this gateway port toward guestAddr:guestPort. */
+  usesPort(guestAddr: Ipv4, guestPort: number, port: number): boolean;
 }
 
 const DEFAULT_MAX_FLOWS = 8192;
@@ -655,13 +659,17 @@ class TcpNat implements TcpNatHandle {
    * next of 49152..65535, round robin, not in use toward that guest port.
    */
   private freePort(target: ForwardTarget): number | undefined {
-    const prefix = `${target.guestAddr}:${target.guestPort}>${this.ctx.config.gateway}:`;
+    const { guestAddr, guestPort, taken } = target;
     for (let i = 0; i < EPHEMERAL_PORTS; i++) {
       const port = EPHEMERAL_FIRST + this.nextPort;
       this.nextPort = (this.nextPort + 1) % EPHEMERAL_PORTS;
-      if (!this.table.has(prefix + port)) return port;
+      if (!this.usesPort(guestAddr, guestPort, port) && taken?.(port) !== true) return port;
     }
     return undefined;
+  }
+
+  usesPort(guestAddr: Ipv4, guestPort: number, port: number): boolean {
+    return this.table.has(`${guestAddr}:${guestPort}>${this.ctx.config.gateway}:${port}`);
   }
 
   private reset(ip: FlowIp, seg: TcpSegment): void {
