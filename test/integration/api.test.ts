@@ -5,8 +5,10 @@
  * 127.0.0.1:8080 to a server in the guest carries a 10 MB download and
  * upload (checked by SHA-256) and a half-close; `list_hostfwd` shows the
  * entry in both forms; after `remove_hostfwd` the port refuses; a forward
- * to a guest port where nothing listens resets the host connection; and
- * bad requests get slirp4netns's error texts.
+ * to a guest port where nothing listens resets the host connection; a UDP
+ * forward echoes datagrams (one of 4000 bytes, fragmented on the way) from
+ * two host clients through a server in the guest and frees its port when
+ * removed; and bad requests get slirp4netns's error texts.
  *
  * Everything runs inside the sandbox's private network namespace: the
  * "host" is its loopback, the guest a namespace inside it.
@@ -17,6 +19,7 @@ import { resolve } from 'node:path';
 import { inSandbox, assertOk, REPO, SHELL_HELPERS } from './harness.js';
 
 const TOOLS = resolve(REPO, 'dist/test/integration/tcp-tools.js');
+const UDP_TOOLS = resolve(REPO, 'dist/test/integration/udp-tools.js');
 const MB = 10 * 1000 * 1000;
 
 /**
@@ -41,6 +44,7 @@ api() {
   ' "$SOCK" "$1"
 }
 tools() { node "$TOOLS" "$@"; }
+utools() { node "$UDP_TOOLS" "$@"; }
 gtools() { innsx "$G" env TCP_TOOLS_BIND=10.0.2.100 node "$TOOLS" "$@"; }
 waitguest() {
   for _ in $(seq 200); do
@@ -58,7 +62,7 @@ waitready "$W/ready"
 `;
 
 function sandbox(script: string): ReturnType<typeof inSandbox> {
-  return inSandbox(PRELUDE + script, { timeoutMs: 90_000, env: { TOOLS } });
+  return inSandbox(PRELUDE + script, { timeoutMs: 90_000, env: { TOOLS, UDP_TOOLS } });
 }
 
 function lines(stdout: string, tag: string): string[] {
@@ -130,6 +134,42 @@ kill "$SLIRP"; wait "$SLIRP" || true
   assert.match(out, /^socket removed$/m);
 });
 
+test('a UDP forward echoes datagrams through the guest, 4000 bytes too, and frees its port', async () => {
+  const r = await sandbox(`
+innsx "$G" node "$UDP_TOOLS" echo-server 0.0.0.0 7007 > "$W/guest-echo" &
+for _ in $(seq 200); do grep -q listening "$W/guest-echo" && break; sleep 0.05; done
+echo "add $(api '{"execute":"add_hostfwd","arguments":{"proto":"udp","host_addr":"127.0.0.1","host_port":9007,"guest_port":7007}}')"
+echo "list $(api '{"execute":"list_hostfwd"}')"
+utools echo-client 127.0.0.1 9007 100 3 | sed 's/^/small /'
+utools echo-client 127.0.0.1 9007 4000 2 | sed 's/^/big /'
+echo "remove $(api '{"execute":"remove_hostfwd","arguments":{"id":1}}')"
+node -e '
+  const s = require("dgram").createSocket("udp4");
+  s.on("error", (e) => { console.log("port " + e.code); process.exit(0); });
+  s.bind(9007, "127.0.0.1", () => { console.log("port free"); s.close(); });
+'
+`);
+  assertOk(r);
+  const out = r.stdout;
+  assert.deepEqual(lines(out, 'add'), ['{"return":{"id":1}}']);
+  const entry = {
+    id: 1,
+    proto: 'udp',
+    host_addr: '127.0.0.1',
+    host_port: 9007,
+    guest_addr: '10.0.2.100',
+    guest_port: 7007,
+  };
+  assert.deepEqual(JSON.parse(lines(out, 'list')[0]!), {
+    return: { entries: [entry] },
+    entries: [entry],
+  });
+  assert.deepEqual(lines(out, 'small'), ['echo 1 100', 'echo 2 100', 'echo 3 100'], out);
+  assert.deepEqual(lines(out, 'big'), ['echo 1 4000', 'echo 2 4000'], out);
+  assert.deepEqual(lines(out, 'remove'), ['{"return":{}}']);
+  assert.deepEqual(lines(out, 'port'), ['free'], 'the host port is free once removed');
+});
+
 test('bad requests get slirp4netns error texts; a refused guest port resets', async () => {
   const big = `{"execute":"list_hostfwd","pad":"${'x'.repeat(5000)}"}`;
   const r = await sandbox(`
@@ -141,6 +181,8 @@ echo "e5 $(api '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":
 echo "e6 $(api '{"execute":"remove_hostfwd","arguments":{"id":"1"}}')"
 echo "e7 $(api '{"execute":"remove_hostfwd","arguments":{"id":42}}')"
 echo "e8 $(api '${big}')"
+utools echo-server 127.0.0.1 5353 > "$W/held" &
+for _ in $(seq 100); do grep -q listening "$W/held" && break; sleep 0.05; done
 echo "e9 $(api '{"execute":"add_hostfwd","arguments":{"proto":"udp","host_addr":"127.0.0.1","host_port":5353,"guest_port":53}}')"
 tools stream-echo-server 8090 > /dev/null &
 for _ in $(seq 100); do ss -Hltn "sport = :8090" | grep -q . && break; sleep 0.05; done
@@ -168,7 +210,7 @@ node -e '
   // An unknown id, as slirp4netns answers it.
   assert.deepEqual(lines(out, 'e7'), err('bad request: remove_hostfwd: bad arguments.id'));
   assert.deepEqual(lines(out, 'e8'), err('bad request: too large message'));
-  // UDP forwarding is not done yet: refused as a failed add.
+  // The host UDP port is taken (EADDRINUSE).
   assert.deepEqual(lines(out, 'e9'), err('bad request: add_hostfwd: slirp_add_hostfwd failed'));
   // The host port is taken (EADDRINUSE).
   assert.deepEqual(lines(out, 'e10'), err('bad request: add_hostfwd: slirp_add_hostfwd failed'));
