@@ -8,8 +8,9 @@
  * Each TCP forward is a listening host socket on host_addr:host_port. A
  * connection it accepts is paused and handed to the TCP NAT
  * (tcp.ts, `TcpNatHandle.forward`), which opens a connection to
- * guest_addr:guest_port from the gateway address and a port of its own,
- * and from then on treats it as any other flow (flow control both ways,
+ * guest_addr:guest_port from the client's own address and port, or from
+ * the gateway where the guest could not answer the client (nat.ts,
+ * `guestCanAnswer`), and from then on treats it as any other flow (flow control both ways,
  * half-close, RST when either side aborts); the host socket is read only
  * once the guest accepted. A guest that refuses, or never answers, gets
  * the host socket reset.
@@ -20,9 +21,9 @@
  * apart; a guest that never answers gets the host connection reset
  * (`hostfwd.arp-timeout`).
  *
- * Each UDP forward is a bound host socket and its host peers, each with a
- * gateway port of its own (udp-hostfwd.ts). Datagrams the guest sends back
- * to such a port are taken here (`udpService`, tried before the UDP NAT,
+ * Each UDP forward is a bound host socket and its host peers, each shown
+ * to the guest as itself or as a gateway port (udp-hostfwd.ts). Datagrams
+ * the guest sends back to such a source are taken here (`udpService`, tried before the UDP NAT,
  * which would send them to the host's 127.0.0.1); its frames to the guest
  * share `frames$`, which the stack fragments to the MTU. Gateway ports of
  * TCP and UDP forwards toward the same guest port never clash.
@@ -35,7 +36,13 @@
 import { Subject, type Subscription } from 'rxjs';
 import { ARP_LENGTH, ArpOperation, writeArp } from '../protocols/arp.js';
 import { ETH_HEADER_LENGTH, EtherType, writeEthernet } from '../protocols/ethernet.js';
-import { BROADCAST_MAC, ipv4ToString, type Ipv4, type Mac } from '../protocols/address.js';
+import {
+  BROADCAST_MAC,
+  ipv4ToString,
+  parseIpv4,
+  type Ipv4,
+  type Mac,
+} from '../protocols/address.js';
 import {
   ApiErrorText,
   ApiRequestError,
@@ -52,6 +59,7 @@ import {
   type HostTcpAccept,
   type HostTcpEvents,
   type HostTcpListener,
+  type HostTcpPeer,
 } from '../streams/host-tcp.js';
 import { bindUdp, type UdpBind } from '../streams/udp-socket.js';
 import type { StackContext } from './context.js';
@@ -67,7 +75,7 @@ const ARP_INTERVAL_MS = 1000;
 export type TcpListen = (
   host: string,
   port: number,
-  onAccept: (accept: HostTcpAccept) => void,
+  onAccept: (accept: HostTcpAccept, peer: HostTcpPeer) => void,
 ) => Promise<HostTcpListener>;
 
 interface Forward {
@@ -180,7 +188,9 @@ export class HostForwarder {
   }
 
   private addTcp(spec: HostfwdSpec): Promise<HostTcpListener> {
-    return this.listen(spec.hostAddr, spec.hostPort, (accept) => this.accepted(spec, accept));
+    return this.listen(spec.hostAddr, spec.hostPort, (accept, peer) =>
+      this.accepted(spec, accept, peer),
+    );
   }
 
   private async addUdp(spec: HostfwdSpec): Promise<UdpForward> {
@@ -204,7 +214,6 @@ export class HostForwarder {
   }
 
   private udpOwner(p: UdpPacket): UdpForward | undefined {
-    if (p.ip.dst !== this.ctx.config.gateway) return undefined;
     for (const forward of this.udpForwards) if (forward.owns(p)) return forward;
     return undefined;
   }
@@ -226,19 +235,25 @@ export class HostForwarder {
 
   // --- one accepted connection ------------------------------------------
 
-  private accepted(spec: HostfwdSpec, accept: HostTcpAccept): void {
+  private accepted(spec: HostfwdSpec, accept: HostTcpAccept, peer: HostTcpPeer): void {
     this.resolveMac(
       spec.guestAddr,
-      (mac) => this.connect(spec, mac, accept),
+      (mac) => this.connect(spec, mac, accept, peer),
       () => accept(IGNORE).reset(),
     );
   }
 
-  private connect(spec: HostfwdSpec, guestMac: Mac, accept: HostTcpAccept): void {
+  private connect(
+    spec: HostfwdSpec,
+    guestMac: Mac,
+    accept: HostTcpAccept,
+    peer: HostTcpPeer,
+  ): void {
     const target = {
       guestAddr: spec.guestAddr,
       guestMac,
       guestPort: spec.guestPort,
+      client: clientOf(peer),
       taken: (port: number) => this.portTaken(spec, port),
     };
     if (this.closed || this.tcp === undefined || !this.tcp.forward(target, accept)) {
@@ -295,4 +310,14 @@ function describe(spec: HostfwdSpec): string {
     `${spec.proto} ${spec.hostAddr}:${spec.hostPort} -> ` +
     `${ipv4ToString(spec.guestAddr)}:${spec.guestPort}`
   );
+}
+
+/** The client as an IPv4 address and port; undefined for anything else. */
+function clientOf(peer: HostTcpPeer): { address: Ipv4; port: number } | undefined {
+  const text = peer.address.startsWith('::ffff:') ? peer.address.slice(7) : peer.address;
+  try {
+    return { address: parseIpv4(text), port: peer.port };
+  } catch {
+    return undefined;
+  }
 }

@@ -44,11 +44,11 @@
  * gateway prefix::2 reaches the host's ::1 (nat.ts).
  *
  * Port forwarding (hostfwd.ts) opens flows the other way: `forward` takes
- * an accepted, paused host socket, picks a gateway port (49152 and up) so
- * that the guest's answers carry a fresh 4-tuple, and has the endpoint send
- * the SYN (active open); the host socket is resumed once the guest
- * accepted, and reset if it refuses or never answers. From there on it is
- * an ordinary flow, keyed as the guest's segments will be.
+ * an accepted, paused host socket, shows the guest the client's own
+ * address and port (or the gateway's, `forwardSource`), and has the
+ * endpoint send the SYN (active open); the host socket is resumed once the
+ * guest accepted, and reset if it refuses or never answers. From there on
+ * it is an ordinary flow, keyed as the guest's segments will be.
  *
  * Connections to the DNS address's port 53 (network+3 or prefix::3, unless
  * --disable-dns) are DNS over TCP: their host socket connects to the DNS
@@ -100,7 +100,7 @@ import {
 } from './frames.js';
 import { handler } from './handler.js';
 import { isLocalAddressV6, localMacV6 } from './ipv6.js';
-import { natTargetV4, natTargetV6, type NatTarget } from './nat.js';
+import { guestCanAnswer, natTargetV4, natTargetV6, type NatTarget } from './nat.js';
 
 export interface TcpNatOptions {
   /** How host sockets are made (tests inject a fake host). */
@@ -129,6 +129,8 @@ export interface ForwardTarget {
   /** The guest's MAC, resolved by the caller (operators/hostfwd.ts). */
   guestMac: Mac;
   guestPort: number;
+  /** The host client that connected, when it is an IPv4 peer. */
+  client?: { address: Ipv4; port: number };
   /** Gateway ports the caller uses itself toward this guest port (UDP forwards). */
   taken?: (port: number) => boolean;
 }
@@ -138,9 +140,10 @@ export interface TcpNatHandle {
   readonly flows: number;
   /**
    * Port forwarding: an accepted host connection becomes a connection we
-   * open to the guest, from the gateway address and a port of our own
-   * (IPv4 only). False when the flow table is full: the host socket is
-   * then reset.
+   * open to the guest (IPv4 only), from the client's own address and port
+   * as slirp4netns does, or from the gateway where the guest could not
+   * answer the client's address (see forwardSource). False when the flow
+   * table is full: the host socket is then reset.
    */
   forward(target: ForwardTarget, accept: HostTcpAccept): boolean;
   /** Whether a forwarded connection uses this gateway port toward guestAddr:guestPort. */
@@ -636,22 +639,51 @@ class TcpNat implements TcpNatHandle {
 
   forward(target: ForwardTarget, accept: HostTcpAccept): boolean {
     const ctx = this.ctx;
-    const port = this.table.size < this.maxFlows ? this.freePort(target) : undefined;
-    if (port === undefined) {
+    const source = this.table.size < this.maxFlows ? this.forwardSource(target) : undefined;
+    if (source === undefined) {
       ctx.counters.add('tcp.hostfwd.flow-limit');
       return false;
     }
     const { guestAddr, guestPort } = target;
-    const gateway = ctx.config.gateway;
+    const { address, port } = source;
     // The key the guest's segments will carry (see input()).
-    const key = `${guestAddr}:${guestPort}>${gateway}:${port}`;
-    const ip = ipv4Framing(target.guestMac, ctx.gatewayMac, gateway, guestAddr, () => undefined);
+    const key = `${guestAddr}:${guestPort}>${address}:${port}`;
+    const ip = ipv4Framing(target.guestMac, ctx.gatewayMac, address, guestAddr, () => undefined);
     const flow = new Flow(this, key, ip, this.endpointConfig(port, guestPort, false), true);
     this.table.set(key, flow);
     if (ctx.log.enabled('debug')) ctx.log.debug(`tcp: forward to guest ${key}`);
     flow.socket = accept(flow.host);
     flow.activeOpen();
     return true;
+  }
+
+  /**
+   * Where the guest sees a forwarded connection come from. As with
+   * slirp4netns, the client's own address and port, so that a server in
+   * the guest logs who connected; but a client on the host's loopback, on
+   * an address of the guest network itself or on no unicast address at
+   * all would not be answered through us, so the gateway (the host, as the
+   * guest knows it) stands in for it, with the client's port where that is
+   * free and else one of 49152 and up.
+   */
+  private forwardSource(target: ForwardTarget): { address: Ipv4; port: number } | undefined {
+    const { guestAddr, guestPort, client, taken } = target;
+    const { gateway } = this.ctx.config;
+    if (client !== undefined && client.port > 0) {
+      const a = client.address;
+      if (guestCanAnswer(this.ctx, a)) {
+        if (!this.table.has(`${guestAddr}:${guestPort}>${a}:${client.port}`)) {
+          return { address: a, port: client.port };
+        }
+      } else if (
+        !this.usesPort(guestAddr, guestPort, client.port) &&
+        taken?.(client.port) !== true
+      ) {
+        return { address: gateway, port: client.port };
+      }
+    }
+    const port = this.freePort(target);
+    return port === undefined ? undefined : { address: gateway, port };
   }
 
   /**

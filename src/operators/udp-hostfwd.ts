@@ -6,20 +6,23 @@
  *
  * The host socket (streams/udp-socket.ts, `bindUdp`) is bound on
  * host_addr:host_port and connected to nothing. Each distinct host peer
- * (address, port) that writes to it gets a port of the gateway, the next
- * free one of 49152..65535 round robin (`portTaken` says which ones the
+ * (address, port) that writes to it gets a source as the guest will see
+ * it: the peer itself, as slirp4netns does, where the guest can answer it
+ * through us (nat.ts, `guestCanAnswer`); else the gateway address
+ * (network+2) with the peer's port if that is free, or the next free one
+ * of 49152..65535 round robin (`portTaken` says which gateway ports the
  * TCP forwards and the other UDP forwards already use toward the same
- * guest port). The peer's datagrams go to guest_addr:guest_port from the
- * gateway address (network+2) and that port, one IPv4 datagram each; the
- * stack fragments those over the MTU on their way out (fragments.ts).
+ * guest port). The peer's datagrams go to guest_addr:guest_port from that
+ * source, one IPv4 datagram each; the stack fragments those over the MTU
+ * on their way out (fragments.ts).
  *
  * - toward the guest: needs the guest's MAC. While it is unknown the
  *   datagrams wait (at most PENDING_LIMIT, then `hostfwd.udp.pending-limit`)
  *   and `resolveMac` asks by ARP; when it gives up they are dropped as
  *   `hostfwd.udp.arp-timeout`.
- * - toward the host: a datagram from guest_addr:guest_port to
- *   gateway:that-port (`owns`) is sent to that peer from the forward's
- *   socket. hostfwd.ts routes it here ahead of the UDP NAT.
+ * - toward the host: a datagram from guest_addr:guest_port to a peer's
+ *   source (`owns`) is sent to that peer from the forward's socket.
+ *   hostfwd.ts routes it here ahead of the UDP NAT.
  *
  * A peer lives `idleTimeoutMs` (60 s, as UDP NAT flows) past its last
  * datagram in either direction; peers are kept in least-recently-used order
@@ -27,10 +30,11 @@
  * `close` closes the socket and forgets every peer.
  */
 import type { Subscription } from 'rxjs';
-import type { Ipv4, Mac } from '../protocols/address.js';
+import { parseIpv4, type Ipv4, type Mac } from '../protocols/address.js';
 import type { HostfwdSpec } from '../protocols/api.js';
 import type { HostUdpSocket, UdpPeer } from '../streams/udp-socket.js';
 import type { StackContext } from './context.js';
+import { guestCanAnswer } from './nat.js';
 import { UDP_MAX_PAYLOAD_V4, ipIdSource, udpFrame, type UdpPacket } from './udp.js';
 
 /** Datagrams from the host held while the guest's MAC is asked for. */
@@ -52,7 +56,9 @@ export interface UdpForwardHooks {
 interface Peer {
   readonly key: string;
   readonly host: UdpPeer;
-  readonly gatewayPort: number;
+  /** Where its datagrams come from as the guest sees them. */
+  readonly source: Ipv4;
+  readonly sourcePort: number;
   lastActive: number;
 }
 
@@ -60,7 +66,8 @@ export class UdpForward {
   private socket: HostUdpSocket | undefined;
   /** Peers by `address:port`, least recently used first. */
   private readonly peers = new Map<string, Peer>();
-  private readonly byPort = new Map<number, Peer>();
+  /** Peers by the source the guest sees (`address:port`). */
+  private readonly bySource = new Map<string, Peer>();
   private pending: { data: Buffer; from: UdpPeer }[] = [];
   private timer: Subscription | undefined;
   private nextPort = 0;
@@ -78,21 +85,22 @@ export class UdpForward {
     this.socket = socket;
   }
 
+  /** Whether a peer is shown to the guest as gateway:port. */
   usesPort(port: number): boolean {
-    return this.byPort.has(port);
+    return this.bySource.has(`${this.ctx.config.gateway}:${port}`);
   }
 
-  /** Whether a datagram from the guest (already known to be to the gateway) is ours. */
+  /** Whether a datagram from the guest is an answer to one of our peers. */
   owns({ ip, udp }: UdpPacket): boolean {
     return (
       ip.src === this.spec.guestAddr &&
       udp.srcPort === this.spec.guestPort &&
-      this.byPort.has(udp.dstPort)
+      this.bySource.has(`${ip.dst}:${udp.dstPort}`)
     );
   }
 
-  fromGuest({ udp }: UdpPacket): void {
-    const peer = this.byPort.get(udp.dstPort);
+  fromGuest({ ip, udp }: UdpPacket): void {
+    const peer = this.bySource.get(`${ip.dst}:${udp.dstPort}`);
     if (peer === undefined || this.socket === undefined) return;
     this.touch(peer);
     this.socket.send(udp.payload, peer.host);
@@ -114,7 +122,7 @@ export class UdpForward {
     this.timer?.unsubscribe();
     this.socket?.close();
     this.peers.clear();
-    this.byPort.clear();
+    this.bySource.clear();
     this.pending = [];
   }
 
@@ -140,8 +148,8 @@ export class UdpForward {
       {
         dstMac: guestMac,
         srcMac: ctx.gatewayMac,
-        src: ctx.config.gateway,
-        srcPort: peer.gatewayPort,
+        src: peer.source,
+        srcPort: peer.sourcePort,
         dst: this.spec.guestAddr,
         dstPort: this.spec.guestPort,
         identification: this.nextId(),
@@ -152,30 +160,55 @@ export class UdpForward {
   }
 
   private open(host: UdpPeer): Peer | undefined {
-    const gatewayPort = this.freePort();
-    if (gatewayPort === undefined) {
+    const source = this.sourceFor(host);
+    if (source === undefined) {
       this.ctx.counters.add('hostfwd.udp.no-port');
       return undefined;
     }
     const key = `${host.address}:${host.port}`;
-    const peer: Peer = { key, host, gatewayPort, lastActive: this.ctx.scheduler.now() };
+    const [address, port] = source;
+    const peer: Peer = {
+      key,
+      host,
+      source: address,
+      sourcePort: port,
+      lastActive: this.ctx.scheduler.now(),
+    };
     this.peers.set(key, peer);
-    this.byPort.set(gatewayPort, peer);
+    this.bySource.set(`${address}:${port}`, peer);
     this.ctx.counters.add('hostfwd.udp.peer-opened');
     if (this.ctx.log.enabled('debug')) {
-      this.ctx.log.debug(`hostfwd: udp peer ${key} is gateway port ${gatewayPort}`);
+      this.ctx.log.debug(`hostfwd: udp peer ${key} is ${address}:${port} to the guest`);
     }
     this.arm();
     return peer;
   }
 
-  private freePort(): number | undefined {
+  /** The peer itself where the guest can answer it, else a gateway port. */
+  private sourceFor(host: UdpPeer): [Ipv4, number] | undefined {
+    let address: Ipv4 | undefined;
+    try {
+      address = parseIpv4(host.address);
+    } catch {
+      address = undefined;
+    }
+    if (address !== undefined && host.port > 0) {
+      if (guestCanAnswer(this.ctx, address)) {
+        if (!this.bySource.has(`${address}:${host.port}`)) return [address, host.port];
+      } else if (this.gatewayPortFree(host.port)) {
+        return [this.ctx.config.gateway, host.port];
+      }
+    }
     for (let i = 0; i < EPHEMERAL_PORTS; i++) {
       const port = EPHEMERAL_FIRST + this.nextPort;
       this.nextPort = (this.nextPort + 1) % EPHEMERAL_PORTS;
-      if (!this.byPort.has(port) && !this.hooks.portTaken(port)) return port;
+      if (this.gatewayPortFree(port)) return [this.ctx.config.gateway, port];
     }
     return undefined;
+  }
+
+  private gatewayPortFree(port: number): boolean {
+    return !this.usesPort(port) && !this.hooks.portTaken(port);
   }
 
   private touch(peer: Peer): void {
@@ -196,7 +229,7 @@ export class UdpForward {
       for (const peer of this.peers.values()) {
         if (peer.lastActive + this.idleTimeoutMs > scheduler.now()) break;
         this.peers.delete(peer.key);
-        this.byPort.delete(peer.gatewayPort);
+        this.bySource.delete(`${peer.source}:${peer.sourcePort}`);
         this.ctx.counters.add('hostfwd.udp.peer-expired');
       }
       this.arm();

@@ -104,20 +104,27 @@ export interface HostTcpListener {
 
 export type HostTcpAccept = (events: HostTcpEvents) => HostTcpSocket;
 
+/** Who connected to a listener: the client's address (as Node gives it) and port. */
+export interface HostTcpPeer {
+  address: string;
+  port: number;
+}
+
 /** Listens on `host:port`; rejects with the errno (EADDRINUSE, ...) when it cannot. */
 export function listenTcp(
   host: string,
   port: number,
-  onAccept: (accept: HostTcpAccept) => void,
+  onAccept: (accept: HostTcpAccept, peer: HostTcpPeer) => void,
 ): Promise<HostTcpListener> {
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     socket.setNoDelay(true);
+    const peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     onAccept((events) => {
       socket.on('data', (chunk: Buffer) => events.data(chunk));
       // Listening for data resumes a stream: pause it again, explicitly.
       socket.pause();
       return wrap(socket, events);
-    });
+    }, peer);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

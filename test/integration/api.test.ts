@@ -170,6 +170,52 @@ node -e '
   assert.deepEqual(lines(out, 'port'), ['free'], 'the host port is free once removed');
 });
 
+test('forwards show the guest who connected: the client itself, or the gateway for loopback', async () => {
+  const r = await sandbox(`
+# A client address that is not loopback, on this sandbox's "host".
+ip addr add 198.51.100.1/32 dev lo
+ip addr add 198.51.100.2/32 dev lo
+echo "add $(api '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":8081,"guest_port":9000}}')"
+echo "add $(api '{"execute":"add_hostfwd","arguments":{"proto":"udp","host_port":8082,"guest_port":9001}}')"
+innsx "$G" node -e '
+  require("net").createServer((c) => c.end(c.remoteAddress + " " + c.remotePort + "\\n"))
+    .listen(9000, "10.0.2.100", () => console.log("listening"));
+  const u = require("dgram").createSocket("udp4");
+  u.on("message", (m, r) => u.send(r.address + " " + r.port, r.port, r.address));
+  u.bind(9001, "10.0.2.100");' > "$W/guest-server" &
+waitguest 9000
+ask() {
+  node -e '
+    const [host, localAddress, localPort] = process.argv.slice(1);
+    const c = require("net").connect({ port: 8081, host, localAddress, localPort: Number(localPort) });
+    const t = setTimeout(() => { console.log("TIMEOUT"); process.exit(1); }, 10000);
+    c.on("data", (d) => process.stdout.write(d));
+    c.on("end", () => clearTimeout(t));
+    c.on("error", (e) => { console.log("ERROR " + e.code); process.exit(1); });' "$@"
+}
+uask() {
+  node -e '
+    const [host, localAddress, localPort] = process.argv.slice(1);
+    const s = require("dgram").createSocket("udp4");
+    const t = setTimeout(() => { console.log("TIMEOUT"); process.exit(1); }, 10000);
+    s.on("message", (m) => { clearTimeout(t); console.log(String(m)); s.close(); });
+    s.bind(Number(localPort), localAddress, () => s.send("who", 8082, host));' "$@"
+}
+echo "routable $(ask 198.51.100.1 198.51.100.2 40123)"
+echo "loopback $(ask 127.0.0.1 127.0.0.1 40124)"
+echo "udp-routable $(uask 198.51.100.1 198.51.100.2 40125)"
+echo "udp-loopback $(uask 127.0.0.1 127.0.0.1 40126)"
+`);
+  assertOk(r);
+  assert.deepEqual(lines(r.stdout, 'add'), ['{"return":{"id":1}}', '{"return":{"id":2}}']);
+  // As slirp4netns does: a client the guest can answer is shown as itself.
+  assert.deepEqual(lines(r.stdout, 'routable'), ['198.51.100.2 40123']);
+  assert.deepEqual(lines(r.stdout, 'udp-routable'), ['198.51.100.2 40125']);
+  // The host's loopback is the gateway to the guest; the port is kept.
+  assert.deepEqual(lines(r.stdout, 'loopback'), ['10.0.2.2 40124']);
+  assert.deepEqual(lines(r.stdout, 'udp-loopback'), ['10.0.2.2 40126']);
+});
+
 test('bad requests get slirp4netns error texts; a refused guest port resets', async () => {
   const big = `{"execute":"list_hostfwd","pad":"${'x'.repeat(5000)}"}`;
   const r = await sandbox(`

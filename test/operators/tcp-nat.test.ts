@@ -553,3 +553,59 @@ test('port forwarding: each connection gets its own gateway port', () => {
   assert.notEqual(a, b);
   assert.equal(t.flows(), 2);
 });
+
+/** Forwards a connection from `client` and returns the SYN's frame. */
+function forwardFrom(t: ReturnType<typeof setup>, address: number, port: number): Buffer {
+  const ok = t
+    .handle()
+    .forward(
+      { guestAddr: GUEST_IP, guestMac: GUEST_MAC, guestPort: 80, client: { address, port } },
+      (e) => t.host.connect({ host: 'accepted', port: 0 }, e),
+    );
+  assert.ok(ok);
+  return t.out.at(-1)!;
+}
+
+test('port forwarding: the guest sees a routable client as itself, as with slirp4netns', () => {
+  const t = setup();
+  const client = 0xc6336407; // 198.51.100.7
+  const frame = forwardFrom(t, client, 40000);
+  const syn = tcpOf(frame);
+  assert.equal(ipOf(frame).src, client);
+  assert.equal(syn.srcPort, 40000);
+  // Through the router: our MAC, as for anything off the guest's link.
+  assert.deepEqual(Uint8Array.from(frame.subarray(6, 12)), GATEWAY_MAC);
+  // The guest answers the client's address; that reaches this flow.
+  t.input.next(
+    guestSegment(
+      { srcPort: 80, seq: seq(7000), ack: seq(syn.seq + 1), control: TcpControl.Syn, mss: 1460 },
+      client,
+      40000,
+    ),
+  );
+  assert.equal(t.counter('tcp.hostfwd.established'), 1);
+  assert.equal(t.host.sockets.length, 1, 'no NAT connection was opened for the answer');
+  assert.equal(t.flows(), 1);
+});
+
+test('port forwarding: loopback and in-network clients are the gateway, with their port', () => {
+  const t = setup();
+  for (const [address, port] of [
+    [0x7f000001, 41000], // 127.0.0.1: the guest could not answer it through us
+    [0x0a000232, 42000], // 10.0.2.50: on the guest's own network, so on its link
+  ] as const) {
+    const frame = forwardFrom(t, address, port);
+    assert.equal(ipOf(frame).src, GATEWAY);
+    assert.equal(tcpOf(frame).srcPort, port);
+  }
+});
+
+test('port forwarding: a client 4-tuple already in use falls back to a gateway port', () => {
+  const t = setup();
+  const client = 0xc6336407;
+  forwardFrom(t, client, 40000);
+  const again = forwardFrom(t, client, 40000);
+  assert.equal(ipOf(again).src, GATEWAY);
+  assert.ok(tcpOf(again).srcPort >= 49152);
+  assert.equal(t.flows(), 2);
+});

@@ -16,7 +16,7 @@ import { EtherType, etherType } from '../../src/protocols/ethernet.js';
 import { Ipv4Reassembler } from '../../src/protocols/fragments.js';
 import { IpProtocol, Ipv4Packet } from '../../src/protocols/ipv4.js';
 import { UdpDatagram } from '../../src/protocols/udp.js';
-import type { HostTcpAccept } from '../../src/streams/host-tcp.js';
+import type { HostTcpAccept, HostTcpPeer } from '../../src/streams/host-tcp.js';
 import type { HostUdpEvents, UdpBind, UdpPeer } from '../../src/streams/udp-socket.js';
 import { fakeHost } from './fake-udp.js';
 import { GATEWAY, GATEWAY_MAC, GUEST_IP, GUEST_MAC, ipOf, pattern, rig } from './guest-frames.js';
@@ -34,7 +34,7 @@ const PEER_B = { address: '127.0.0.1', port: 40002 };
 
 function setup(mtu = 1500) {
   const binds: FakeBound[] = [];
-  const accepts: ((accept: HostTcpAccept) => void)[] = [];
+  const accepts: ((accept: HostTcpAccept, peer: HostTcpPeer) => void)[] = [];
   const bind: UdpBind = (_host, port, events) => {
     if (binds.some((b) => !b.closed && b.port === port)) {
       return Promise.reject(Object.assign(new Error('in use'), { code: 'EADDRINUSE' }));
@@ -83,7 +83,7 @@ function datagrams(frames: Buffer[]): { ip: Ipv4Packet; udp: UdpDatagram }[] {
     .map((ip) => ({ ip, udp: UdpDatagram.parse(ip.buf, ip.payloadOffset, ip.payloadLength) }));
 }
 
-test('each host peer gets its own gateway port; replies go back to that peer', async () => {
+test('each loopback peer is a gateway port of its own; replies go back to that peer', async () => {
   const t = setup();
   t.ctx.neighbors.learn(GUEST_IP, GUEST_MAC);
   assert.equal(await t.add(5353, 53), '{"return":{"id":1}}');
@@ -97,8 +97,10 @@ test('each host peer gets its own gateway port; replies go back to that peer', a
     assert.equal(d.ip.src, GATEWAY);
     assert.equal(d.ip.dst, GUEST_IP);
     assert.equal(d.udp.dstPort, 53);
-    assert.ok(d.udp.srcPort >= 49152, `port ${d.udp.srcPort}`);
   }
+  // The peers' own ports, free toward this guest port.
+  assert.equal(a1.udp.srcPort, PEER_A.port);
+  assert.equal(b1.udp.srcPort, PEER_B.port);
   assert.deepEqual(Uint8Array.from(t.out[0]!.subarray(0, 6)), GUEST_MAC);
   assert.deepEqual(Uint8Array.from(t.out[0]!.subarray(6, 12)), GATEWAY_MAC);
   assert.equal(Buffer.from(a1.udp.payload).toString(), 'from a');
@@ -121,6 +123,28 @@ test('each host peer gets its own gateway port; replies go back to that peer', a
   assert.equal(t.nat.sockets.length, 1);
   assert.equal(socket.sent.length, 2);
   assert.equal(t.counter('hostfwd.udp.peer-opened'), 2);
+});
+
+test('a peer the guest can answer is shown as itself, and its replies reach it', async () => {
+  const t = setup();
+  t.ctx.neighbors.learn(GUEST_IP, GUEST_MAC);
+  await t.add(5353, 53);
+  const socket = t.binds[0]!;
+  const peer = { address: '198.51.100.7', port: 40003 };
+  socket.events.message(Buffer.from('hello'), peer);
+  const [d] = datagrams(t.out);
+  assert.equal(d!.ip.src, 0xc6336407);
+  assert.equal(d!.udp.srcPort, 40003);
+  assert.deepEqual(Uint8Array.from(t.out[0]!.subarray(6, 12)), GATEWAY_MAC);
+  t.input.next(guestUdp(Buffer.from('back'), { srcPort: 53, dst: 0xc6336407, dstPort: 40003 }));
+  assert.deepEqual(
+    socket.sent.map((s) => [s.data.toString(), s.to]),
+    [['back', peer]],
+  );
+  assert.equal(t.nat.sockets.length, 0, 'the UDP NAT never saw it');
+  // The same address and port from the guest's other ports is NAT traffic.
+  t.input.next(guestUdp(Buffer.from('x'), { srcPort: 54, dst: 0xc6336407, dstPort: 40003 }));
+  assert.equal(t.nat.sockets.length, 1);
 });
 
 test('a datagram over the MTU reaches the guest in fragments that reassemble intact', async () => {
@@ -204,14 +228,19 @@ test('gateway ports never clash with TCP forwards or other UDP forwards to the g
   await t.add(5353, 53);
   await t.add(5354, 53);
   // A TCP forwarded connection takes the first port.
-  t.accepts[0]!(() => ({
-    write: () => false,
-    end: () => {},
-    pause: () => {},
-    resume: () => {},
-    reset: () => {},
-    destroy: () => {},
-  }));
+  // A client on the host's loopback: the gateway stands in for it, with
+  // the client's own port, which is where UDP forwards start counting.
+  t.accepts[0]!(
+    () => ({
+      write: () => false,
+      end: () => {},
+      pause: () => {},
+      resume: () => {},
+      reset: () => {},
+      destroy: () => {},
+    }),
+    { address: '127.0.0.1', port: 49152 },
+  );
   const syn = ipOf(t.out.at(-1)!);
   const tcpPort = Buffer.from(syn.buf).readUInt16BE(syn.payloadOffset);
   t.binds[0]!.events.message(Buffer.from('a'), PEER_A);
