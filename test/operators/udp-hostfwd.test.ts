@@ -221,15 +221,41 @@ test('an unknown guest MAC is asked by ARP; datagrams wait, or drop when unanswe
   assert.equal(u.counter('hostfwd.udp.arp-timeout'), 2);
 });
 
+test('a TCP forward to a guest that never answers ARP resets the host connection', async () => {
+  const t = setup();
+  await t.add(8080, 80, 'tcp');
+  let reset = 0;
+  t.accepts[0]!(
+    () => ({
+      write: () => false,
+      end: () => {},
+      pause: () => {},
+      resume: () => {},
+      reset: () => void reset++,
+      destroy: () => {},
+    }),
+    { address: '127.0.0.1', port: 40000 },
+  );
+  const arps = (): number => t.out.filter((f) => etherType(f) === EtherType.ARP).length;
+  assert.equal(arps(), 1, 'asked at once');
+  t.advanceTo(1_500);
+  assert.equal(reset, 0, 'still asking');
+  t.advanceTo(10_000);
+  assert.equal(arps(), 3);
+  assert.equal(reset, 1);
+  assert.equal(t.counter('hostfwd.arp-timeout'), 1);
+  assert.equal(t.out.filter((f) => etherType(f) === EtherType.IPv4).length, 0, 'no SYN');
+});
+
 test('gateway ports never clash with TCP forwards or other UDP forwards to the guest port', async () => {
   const t = setup();
   t.ctx.neighbors.learn(GUEST_IP, GUEST_MAC);
   await t.add(8080, 53, 'tcp');
   await t.add(5353, 53);
   await t.add(5354, 53);
-  // A TCP forwarded connection takes the first port.
-  // A client on the host's loopback: the gateway stands in for it, with
-  // the client's own port, which is where UDP forwards start counting.
+  // A TCP forwarded connection from a client on the host's loopback: the
+  // gateway stands in for it with the client's own port, 49152, which is
+  // where UDP forwards start counting.
   t.accepts[0]!(
     () => ({
       write: () => false,
