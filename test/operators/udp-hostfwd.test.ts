@@ -74,6 +74,18 @@ function setup(mtu = 1500) {
   return { ...r, fwd, binds, accepts, nat, add };
 }
 
+/** An accepted host TCP socket that does nothing but count resets. */
+function acceptedSocket(onReset: () => void = () => {}): HostTcpAccept {
+  return () => ({
+    write: () => false,
+    end: () => {},
+    pause: () => {},
+    resume: () => {},
+    reset: onReset,
+    destroy: () => {},
+  });
+}
+
 /** The UDP datagrams among frames to the guest (whole ones only). */
 function datagrams(frames: Buffer[]): { ip: Ipv4Packet; udp: UdpDatagram }[] {
   return frames
@@ -226,14 +238,7 @@ test('a TCP forward to a guest that never answers ARP resets the host connection
   await t.add(8080, 80, 'tcp');
   let reset = 0;
   t.accepts[0]!(
-    () => ({
-      write: () => false,
-      end: () => {},
-      pause: () => {},
-      resume: () => {},
-      reset: () => void reset++,
-      destroy: () => {},
-    }),
+    acceptedSocket(() => void reset++),
     { address: '127.0.0.1', port: 40000 },
   );
   const arps = (): number => t.out.filter((f) => etherType(f) === EtherType.ARP).length;
@@ -256,17 +261,7 @@ test('gateway ports never clash with TCP forwards or other UDP forwards to the g
   // A TCP forwarded connection from a client on the host's loopback: the
   // gateway stands in for it with the client's own port, 49152, which is
   // where UDP forwards start counting.
-  t.accepts[0]!(
-    () => ({
-      write: () => false,
-      end: () => {},
-      pause: () => {},
-      resume: () => {},
-      reset: () => {},
-      destroy: () => {},
-    }),
-    { address: '127.0.0.1', port: 49152 },
-  );
+  t.accepts[0]!(acceptedSocket(), { address: '127.0.0.1', port: 49152 });
   const syn = ipOf(t.out.at(-1)!);
   const tcpPort = Buffer.from(syn.buf).readUInt16BE(syn.payloadOffset);
   t.binds[0]!.events.message(Buffer.from('a'), PEER_A);
