@@ -11,7 +11,8 @@
  * and a fresh machine may have no /etc/subuid at all: the test lays an
  * overlay on /etc inside the sandbox's private mount namespace and writes
  * its own /etc/subuid and /etc/subgid there, leaving the machine's /etc
- * alone.
+ * alone. rootlesskit runs its child in a session of its own, out of
+ * reach of the sandbox's clean-up, so the child stops its server itself.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,10 +36,13 @@ timeout 60 rootlesskit --net=slirp4netns --slirp4netns-binary="$RXSLIRP" --disab
   --port-driver=slirp4netns -p 127.0.0.1:18080:8000/tcp \\
   sh -c 'ip -4 addr show tap0; ip route show default; ping -c 2 -W 2 10.0.2.2
     TCP_TOOLS_BIND=0.0.0.0 node "$TOOLS" http-server 8000 "$W/blob" > "$W/server.log" &
+    srv=$!
     for _ in $(seq 100); do grep -q listening "$W/server.log" && break; sleep 0.05; done
     touch "$W/ready"
-    for _ in $(seq 300); do [ -e "$W/done" ] && exit 0; sleep 0.1; done
-    exit 1' > "$W/rk.out" 2> "$W/rk.err" &
+    rc=1
+    for _ in $(seq 300); do [ -e "$W/done" ] && { rc=0; break; }; sleep 0.1; done
+    kill $srv; wait $srv 2>/dev/null
+    exit $rc' > "$W/rk.out" 2> "$W/rk.err" &
 rk=$!
 for _ in $(seq 300); do [ -e "$W/ready" ] && break; sleep 0.1; done
 curl -s --max-time 20 http://127.0.0.1:18080/ | sha256sum | cut -d' ' -f1 > "$W/got" || true
