@@ -96,7 +96,7 @@ test('add_hostfwd: each bad argument is named', () => {
     [{ ...GOOD, host_port: 0 }, 'host_port'],
     [{ ...GOOD, host_port: 1.5 }, 'host_port'],
     [{ ...GOOD, host_port: undefined }, 'host_port'],
-    [{ ...GOOD, guest_addr: '192.168.1.100' }, 'guest_addr'],
+    [{ ...GOOD, guest_addr: '203.0.113.100' }, 'guest_addr'],
     [{ ...GOOD, guest_addr: '10.0.2.2' }, 'guest_addr'],
     [{ ...GOOD, guest_addr: '10.0.2.3' }, 'guest_addr'],
     [{ ...GOOD, guest_addr: '10.0.2.255' }, 'guest_addr'],
