@@ -9,10 +9,10 @@
  * connection it accepts is paused and handed to the TCP NAT
  * (tcp.ts, `TcpNatHandle.forward`), which opens a connection to
  * guest_addr:guest_port from the client's own address and port, or from
- * the gateway where the guest could not answer the client (nat.ts,
- * `guestCanAnswer`), and from then on treats it as any other flow (flow control both ways,
- * half-close, RST when either side aborts); the host socket is read only
- * once the guest accepted. A guest that refuses, or never answers, gets
+ * the gateway where the guest could not answer the client
+ * (forward-source.ts), and from then on treats it as any other flow (flow
+ * control both ways, half-close, RST when either side aborts); the host
+ * socket is read only once the guest accepted. A guest that refuses, or never answers, gets
  * the host socket reset.
  *
  * To send that first SYN the stack needs the guest's MAC, which it learns
@@ -36,13 +36,7 @@
 import { Subject, type Subscription } from 'rxjs';
 import { ARP_LENGTH, ArpOperation, writeArp } from '../protocols/arp.js';
 import { ETH_HEADER_LENGTH, EtherType, writeEthernet } from '../protocols/ethernet.js';
-import {
-  BROADCAST_MAC,
-  ipv4ToString,
-  parseIpv4,
-  type Ipv4,
-  type Mac,
-} from '../protocols/address.js';
+import { BROADCAST_MAC, ipv4ToString, type Ipv4, type Mac } from '../protocols/address.js';
 import {
   ApiErrorText,
   ApiRequestError,
@@ -63,6 +57,7 @@ import {
 } from '../streams/host-tcp.js';
 import { bindUdp, type UdpBind } from '../streams/udp-socket.js';
 import type { StackContext } from './context.js';
+import { forwardClient } from './forward-source.js';
 import { handler } from './handler.js';
 import type { TcpNatHandle } from './tcp.js';
 import { UdpForward } from './udp-hostfwd.js';
@@ -253,7 +248,7 @@ export class HostForwarder {
       guestAddr: spec.guestAddr,
       guestMac,
       guestPort: spec.guestPort,
-      client: clientOf(peer),
+      client: forwardClient(peer.address, peer.port),
       taken: (port: number) => this.portTaken(spec, port),
     };
     if (this.closed || this.tcp === undefined || !this.tcp.forward(target, accept)) {
@@ -310,14 +305,4 @@ function describe(spec: HostfwdSpec): string {
     `${spec.proto} ${spec.hostAddr}:${spec.hostPort} -> ` +
     `${ipv4ToString(spec.guestAddr)}:${spec.guestPort}`
   );
-}
-
-/** The client as an IPv4 address and port; undefined for anything else. */
-function clientOf(peer: HostTcpPeer): { address: Ipv4; port: number } | undefined {
-  const text = peer.address.startsWith('::ffff:') ? peer.address.slice(7) : peer.address;
-  try {
-    return { address: parseIpv4(text), port: peer.port };
-  } catch {
-    return undefined;
-  }
 }

@@ -47,20 +47,6 @@ export function natTargetV4(ctx: StackContext, dst: Ipv4): NatTarget {
   return { kind: 'host', address: ipv4ToString(dst) };
 }
 
-/**
- * Whether the guest can answer a forwarded host client at `client` (port
- * forwarding shows the guest who connected, as slirp4netns does): not a
- * client on the host's loopback, on "this network", multicast or
- * broadcast, nor one on the guest network itself (the guest would look
- * for it on its own link, not through us). For those the gateway, the
- * host as the guest knows it, stands in.
- */
-export function guestCanAnswer(ctx: StackContext, client: Ipv4): boolean {
-  const top = client >>> 24;
-  if (top === 0 || top === 127 || top >= 224) return false;
-  return (client & ctx.config.netmask) >>> 0 !== ctx.config.network;
-}
-
 export function natTargetV6(ctx: StackContext, dst: Ipv6): NatTarget {
   const v6 = ctx.config.ipv6;
   if (v6 === undefined) return { kind: 'unreachable', reason: 'martian' };

@@ -45,7 +45,7 @@
  *
  * Port forwarding (hostfwd.ts) opens flows the other way: `forward` takes
  * an accepted, paused host socket, shows the guest the client's own
- * address and port (or the gateway's, `forwardSource`), and has the
+ * address and port (or the gateway's, forward-source.ts), and has the
  * endpoint send the SYN (active open); the host socket is resumed once the
  * guest accepted, and reset if it refuses or never answers. From there on
  * it is an ordinary flow, keyed as the guest's segments will be.
@@ -100,7 +100,8 @@ import {
 } from './frames.js';
 import { handler } from './handler.js';
 import { isLocalAddressV6, localMacV6 } from './ipv6.js';
-import { guestCanAnswer, natTargetV4, natTargetV6, type NatTarget } from './nat.js';
+import { natTargetV4, natTargetV6, type NatTarget } from './nat.js';
+import { EphemeralPorts, forwardSource, type ForwardSource } from './forward-source.js';
 
 export interface TcpNatOptions {
   /** How host sockets are made (tests inject a fake host). */
@@ -130,7 +131,7 @@ export interface ForwardTarget {
   guestMac: Mac;
   guestPort: number;
   /** The host client that connected, when it is an IPv4 peer. */
-  client?: { address: Ipv4; port: number };
+  client?: ForwardSource;
   /** Gateway ports the caller uses itself toward this guest port (UDP forwards). */
   taken?: (port: number) => boolean;
 }
@@ -142,7 +143,7 @@ export interface TcpNatHandle {
    * Port forwarding: an accepted host connection becomes a connection we
    * open to the guest (IPv4 only), from the client's own address and port
    * as slirp4netns does, or from the gateway where the guest could not
-   * answer the client's address (see forwardSource). False when the flow
+   * answer the client's address (forward-source.ts). False when the flow
    * table is full: the host socket is then reset.
    */
   forward(target: ForwardTarget, accept: HostTcpAccept): boolean;
@@ -152,9 +153,6 @@ export interface TcpNatHandle {
 
 const DEFAULT_MAX_FLOWS = 8192;
 const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
-/** The gateway's ports for forwarded connections: the IANA dynamic range. */
-const EPHEMERAL_FIRST = 49152;
-const EPHEMERAL_PORTS = 65536 - EPHEMERAL_FIRST;
 
 type TcpTarget =
   | NatTarget
@@ -492,8 +490,8 @@ class TcpNat implements TcpNatHandle {
   private readonly iss = new IssSource();
   private readonly maxFlows: number;
   private readonly connector: HostTcpConnector;
-  /** Where the search for a forwarded connection's port starts. */
-  private nextPort = 0;
+  /** Gateway ports for forwarded connections (forward-source.ts). */
+  private readonly ports = new EphemeralPorts();
 
   constructor(
     readonly ctx: StackContext,
@@ -639,15 +637,23 @@ class TcpNat implements TcpNatHandle {
 
   forward(target: ForwardTarget, accept: HostTcpAccept): boolean {
     const ctx = this.ctx;
-    const source = this.table.size < this.maxFlows ? this.forwardSource(target) : undefined;
+    const { guestAddr, guestPort, taken } = target;
+    const keyOf = (address: Ipv4, port: number): string =>
+      `${guestAddr}:${guestPort}>${address}:${port}`;
+    const free = (address: Ipv4, port: number): boolean =>
+      !this.table.has(keyOf(address, port)) &&
+      (address !== ctx.config.gateway || taken?.(port) !== true);
+    const source =
+      this.table.size < this.maxFlows
+        ? forwardSource(ctx, target.client, free, this.ports)
+        : undefined;
     if (source === undefined) {
       ctx.counters.add('tcp.hostfwd.flow-limit');
       return false;
     }
-    const { guestAddr, guestPort } = target;
     const { address, port } = source;
     // The key the guest's segments will carry (see input()).
-    const key = `${guestAddr}:${guestPort}>${address}:${port}`;
+    const key = keyOf(address, port);
     const ip = ipv4Framing(target.guestMac, ctx.gatewayMac, address, guestAddr, () => undefined);
     const flow = new Flow(this, key, ip, this.endpointConfig(port, guestPort, false), true);
     this.table.set(key, flow);
@@ -655,49 +661,6 @@ class TcpNat implements TcpNatHandle {
     flow.socket = accept(flow.host);
     flow.activeOpen();
     return true;
-  }
-
-  /**
-   * Where the guest sees a forwarded connection come from. As with
-   * slirp4netns, the client's own address and port, so that a server in
-   * the guest logs who connected; but a client on the host's loopback, on
-   * an address of the guest network itself or on no unicast address at
-   * all would not be answered through us, so the gateway (the host, as the
-   * guest knows it) stands in for it, with the client's port where that is
-   * free and else one of 49152 and up.
-   */
-  private forwardSource(target: ForwardTarget): { address: Ipv4; port: number } | undefined {
-    const { guestAddr, guestPort, client, taken } = target;
-    const { gateway } = this.ctx.config;
-    if (client !== undefined && client.port > 0) {
-      const a = client.address;
-      if (guestCanAnswer(this.ctx, a)) {
-        if (!this.table.has(`${guestAddr}:${guestPort}>${a}:${client.port}`)) {
-          return { address: a, port: client.port };
-        }
-      } else if (
-        !this.usesPort(guestAddr, guestPort, client.port) &&
-        taken?.(client.port) !== true
-      ) {
-        return { address: gateway, port: client.port };
-      }
-    }
-    const port = this.freePort(target);
-    return port === undefined ? undefined : { address: gateway, port };
-  }
-
-  /**
-   * A port of the gateway for a forwarded connection to `target`: the
-   * next of 49152..65535, round robin, not in use toward that guest port.
-   */
-  private freePort(target: ForwardTarget): number | undefined {
-    const { guestAddr, guestPort, taken } = target;
-    for (let i = 0; i < EPHEMERAL_PORTS; i++) {
-      const port = EPHEMERAL_FIRST + this.nextPort;
-      this.nextPort = (this.nextPort + 1) % EPHEMERAL_PORTS;
-      if (!this.usesPort(guestAddr, guestPort, port) && taken?.(port) !== true) return port;
-    }
-    return undefined;
   }
 
   usesPort(guestAddr: Ipv4, guestPort: number, port: number): boolean {

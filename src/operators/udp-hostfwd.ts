@@ -7,14 +7,13 @@
  * The host socket (streams/udp-socket.ts, `bindUdp`) is bound on
  * host_addr:host_port and connected to nothing. Each distinct host peer
  * (address, port) that writes to it gets a source as the guest will see
- * it: the peer itself, as slirp4netns does, where the guest can answer it
- * through us (nat.ts, `guestCanAnswer`); else the gateway address
- * (network+2) with the peer's port if that is free, or the next free one
- * of 49152..65535 round robin (`portTaken` says which gateway ports the
- * TCP forwards and the other UDP forwards already use toward the same
- * guest port). The peer's datagrams go to guest_addr:guest_port from that
- * source, one IPv4 datagram each; the stack fragments those over the MTU
- * on their way out (fragments.ts).
+ * it (forward-source.ts): the peer itself, as slirp4netns does, where the
+ * guest can answer it through us; else the gateway address (network+2)
+ * with the peer's port if that is free, or a free one of 49152..65535
+ * (`portTaken` says which gateway ports the TCP forwards and the other UDP
+ * forwards already use toward the same guest port). The peer's datagrams
+ * go to guest_addr:guest_port from that source, one IPv4 datagram each;
+ * the stack fragments those over the MTU on their way out (fragments.ts).
  *
  * - toward the guest: needs the guest's MAC. While it is unknown the
  *   datagrams wait (at most PENDING_LIMIT, then `hostfwd.udp.pending-limit`)
@@ -30,18 +29,16 @@
  * `close` closes the socket and forgets every peer.
  */
 import type { Subscription } from 'rxjs';
-import { parseIpv4, type Ipv4, type Mac } from '../protocols/address.js';
+import type { Ipv4, Mac } from '../protocols/address.js';
 import type { HostfwdSpec } from '../protocols/api.js';
 import type { HostUdpSocket, UdpPeer } from '../streams/udp-socket.js';
 import type { StackContext } from './context.js';
-import { guestCanAnswer } from './nat.js';
+import { EphemeralPorts, forwardClient, forwardSource } from './forward-source.js';
 import { UDP_MAX_PAYLOAD_V4, ipIdSource, udpFrame, type UdpPacket } from './udp.js';
 
 /** Datagrams from the host held while the guest's MAC is asked for. */
 const PENDING_LIMIT = 64;
 export const UDP_FORWARD_IDLE_MS = 60_000;
-const EPHEMERAL_FIRST = 49152;
-const EPHEMERAL_PORTS = 65536 - EPHEMERAL_FIRST;
 
 /** What a forward needs from the forwarder that owns it. */
 export interface UdpForwardHooks {
@@ -70,7 +67,7 @@ export class UdpForward {
   private readonly bySource = new Map<string, Peer>();
   private pending: { data: Buffer; from: UdpPeer }[] = [];
   private timer: Subscription | undefined;
-  private nextPort = 0;
+  private readonly ports = new EphemeralPorts();
   private readonly nextId = ipIdSource();
   private closed = false;
 
@@ -186,29 +183,17 @@ export class UdpForward {
 
   /** The peer itself where the guest can answer it, else a gateway port. */
   private sourceFor(host: UdpPeer): [Ipv4, number] | undefined {
-    let address: Ipv4 | undefined;
-    try {
-      address = parseIpv4(host.address);
-    } catch {
-      address = undefined;
-    }
-    if (address !== undefined && host.port > 0) {
-      if (guestCanAnswer(this.ctx, address)) {
-        if (!this.bySource.has(`${address}:${host.port}`)) return [address, host.port];
-      } else if (this.gatewayPortFree(host.port)) {
-        return [this.ctx.config.gateway, host.port];
-      }
-    }
-    for (let i = 0; i < EPHEMERAL_PORTS; i++) {
-      const port = EPHEMERAL_FIRST + this.nextPort;
-      this.nextPort = (this.nextPort + 1) % EPHEMERAL_PORTS;
-      if (this.gatewayPortFree(port)) return [this.ctx.config.gateway, port];
-    }
-    return undefined;
-  }
-
-  private gatewayPortFree(port: number): boolean {
-    return !this.usesPort(port) && !this.hooks.portTaken(port);
+    const gateway = this.ctx.config.gateway;
+    const free = (address: Ipv4, port: number): boolean =>
+      !this.bySource.has(`${address}:${port}`) &&
+      (address !== gateway || !this.hooks.portTaken(port));
+    const source = forwardSource(
+      this.ctx,
+      forwardClient(host.address, host.port),
+      free,
+      this.ports,
+    );
+    return source && [source.address, source.port];
   }
 
   private touch(peer: Peer): void {
