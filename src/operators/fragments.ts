@@ -74,6 +74,26 @@ export function ipv4Reassembly(
   );
 }
 
+/**
+ * `input` then `route`, with the frames `input` sends the guest itself
+ * (the time exceeded about a reassembly that timed out) among the routes'
+ * own: ipv4Demux and ipv6Demux.
+ */
+export function inputThenRoute<P>(
+  input: (toGuest: (frame: Buffer) => void) => OperatorFunction<Buffer, P>,
+  route: OperatorFunction<P, Buffer>,
+): OperatorFunction<Buffer, Buffer> {
+  return (source) =>
+    new Observable<Buffer>((subscriber) =>
+      source
+        .pipe(
+          input((frame) => subscriber.next(frame)),
+          route,
+        )
+        .subscribe(subscriber),
+    );
+}
+
 /** A reassembler of either IP version (Ipv4Reassembler, Ipv6Reassembler). */
 export interface PacketReassembler<P> {
   add(packet: P, now: number): { packet?: Uint8Array; drops: readonly FragmentDrop[] };

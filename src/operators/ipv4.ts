@@ -8,12 +8,12 @@
  * time exceeded about a datagram whose reassembly timed out, among the
  * routes' own frames.
  */
-import { Observable, pipe, type OperatorFunction } from 'rxjs';
+import { pipe, type OperatorFunction } from 'rxjs';
 import { ETH_HEADER_LENGTH } from '../protocols/ethernet.js';
 import { Ipv4Packet } from '../protocols/ipv4.js';
 import type { StackContext } from './context.js';
 import { demux, type Routes } from './demux.js';
-import { ipv4Reassembly, type ReassemblyOperatorOptions } from './fragments.js';
+import { inputThenRoute, ipv4Reassembly, type ReassemblyOperatorOptions } from './fragments.js';
 import { handler } from './handler.js';
 
 /**
@@ -40,15 +40,8 @@ export function ipv4Demux(
     ctx.counters.add('ipv4.unhandled-protocol');
     if (ctx.log.enabled('debug')) ctx.log.debug(`ipv4: no handler for protocol ${p.protocol}`);
   };
-  // The routes' frames, and the input's time exceeded errors beside them.
-  return (source) =>
-    new Observable<Buffer>((subscriber) => {
-      const toGuest = (frame: Buffer): void => subscriber.next(frame);
-      return source
-        .pipe(
-          ipv4Input(ctx, { toGuest }),
-          demux(ctx, 'ipv4', (p) => p.protocol, routes, unrouted),
-        )
-        .subscribe(subscriber);
-    });
+  return inputThenRoute(
+    (toGuest) => ipv4Input(ctx, { toGuest }),
+    demux(ctx, 'ipv4', (p) => p.protocol, routes, unrouted),
+  );
 }

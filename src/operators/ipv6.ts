@@ -33,14 +33,19 @@
  *
  * Also here: which IPv6 addresses are the stack's own.
  */
-import { Observable, pipe, type OperatorFunction } from 'rxjs';
+import { pipe, type OperatorFunction } from 'rxjs';
 import { ipv6Equals, type Mac } from '../protocols/address.js';
 import { ETH_HEADER_LENGTH, EtherType, etherType } from '../protocols/ethernet.js';
 import { Icmpv6Type } from '../protocols/icmpv6.js';
 import { Ipv6Packet, Ipv6Reassembler, NextHeader, fragmentIpv6 } from '../protocols/ipv6.js';
 import type { StackContext } from './context.js';
 import { demux, type Routes } from './demux.js';
-import { emitFragments, reassembly, type ReassemblyOperatorOptions } from './fragments.js';
+import {
+  emitFragments,
+  inputThenRoute,
+  reassembly,
+  type ReassemblyOperatorOptions,
+} from './fragments.js';
 import { icmpv6ErrorFrame } from './frames.js';
 import { handler } from './handler.js';
 
@@ -89,17 +94,10 @@ export function ipv6Demux(
     ctx.counters.add('ipv6.unhandled-protocol');
     if (ctx.log.enabled('debug')) ctx.log.debug(`ipv6: no handler for protocol ${p.upperProtocol}`);
   };
-  // The routes' frames, and the input's time exceeded errors beside them.
-  return (source) =>
-    new Observable<Buffer>((subscriber) => {
-      const toGuest = (frame: Buffer): void => subscriber.next(frame);
-      return source
-        .pipe(
-          ipv6Input(ctx, { toGuest }),
-          demux(ctx, 'ipv6', (p) => p.upperProtocol, routes, unrouted),
-        )
-        .subscribe(subscriber);
-    });
+  return inputThenRoute(
+    (toGuest) => ipv6Input(ctx, { toGuest }),
+    demux(ctx, 'ipv6', (p) => p.upperProtocol, routes, unrouted),
+  );
 }
 
 export function ipv6Reassembly(
