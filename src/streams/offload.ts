@@ -48,7 +48,7 @@ export function headedFrame(length: number): Buffer {
   const frame =
     need > SLAB_SIZE / 8
       ? Buffer.allocUnsafe(need).subarray(VNET_HDR_LENGTH)
-      : slabs.take(need).subarray(VNET_HDR_LENGTH);
+      : slabs.take(need, VNET_HDR_LENGTH);
   headedFrames.add(frame);
   return frame;
 }

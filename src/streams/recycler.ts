@@ -50,21 +50,25 @@ export class Recycler {
     return { buf: this.current!.buf, at: this.used };
   }
 
-  /** Cuts the next `n` bytes of the current block (after `reserve`). */
-  cut(n: number): Buffer {
+  /**
+   * Cuts the next `n` bytes of the current block (after `reserve`) and
+   * returns the view of them past the first `skip` (a header the caller
+   * has read): one view per cut, however it is used.
+   */
+  cut(n: number, skip = 0): Buffer {
     const block = this.current!;
     const at = this.used;
     this.used = at + n;
     block.refs++;
-    return block.buf.subarray(at, at + n);
+    return block.buf.subarray(at + skip, at + n);
   }
 
-  /** A view of `n` bytes, starting 8-byte aligned. */
-  take(n: number): Buffer {
+  /** `n` bytes starting 8-byte aligned, viewed past the first `skip` (see `cut`). */
+  take(n: number, skip = 0): Buffer {
     this.reserve(n);
     this.used = (this.used + 7) & ~7;
     if (this.used + n > this.blockSize) this.nextBlock();
-    return this.cut(n);
+    return this.cut(n, skip);
   }
 
   /** Gives back a view `take` or `cut` made; views of other memory are ignored. */
